@@ -1,0 +1,6 @@
+/** Every command of the CLI, in the order `reprise --help` lists them. */
+import type { Command } from 'commander';
+import { registerValidate } from './validate.js';
+import { registerCompile } from './compile.js';
+
+export const commands: Array<(program: Command) => void> = [registerValidate, registerCompile];
