@@ -4,8 +4,8 @@
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, posix, relative, resolve } from 'node:path';
+import { createReadStream, existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, isAbsolute, posix, relative, resolve } from 'node:path';
 import { ExitCode, RepriseError } from './errors.js';
 
 export interface PlanSource {
@@ -60,8 +60,22 @@ export function parseGitSpec(spec: string): { ref: string; path: string } | unde
 }
 
 export function gitPlanSource(ref: string, path: string, cwd = process.cwd()): PlanSource {
-  const top = git(['rev-parse', '--show-toplevel'], cwd).toString('utf8').trim();
-  const inRepo = posix.normalize(relative(top, resolve(cwd, path)).split('\\').join('/'));
+  let top: string;
+  let prefix: string;
+  try {
+    top = git(['rev-parse', '--show-toplevel'], cwd).toString('utf8').trim();
+    prefix = git(['rev-parse', '--show-prefix'], cwd).toString('utf8').trim();
+  } catch (e) {
+    const stderr = String((e as { stderr?: unknown }).stderr ?? '').trim().split('\n')[0];
+    throw new RepriseError('GIT_UNAVAILABLE', `cannot read ${ref}:${path}: ${stderr || (e as Error).message}`, {
+      hint: 'REF:PATH reads a plan from git; run it inside a git working tree (with git installed), or pass a file path',
+      exit: ExitCode.invalidInput,
+    });
+  }
+  // The prefix (cwd relative to the top, as git sees it) avoids comparing paths that differ only by symlinks.
+  const inRepo = isAbsolute(path)
+    ? posix.normalize(relative(realpathSync(top), realpathOr(path)).split('\\').join('/'))
+    : posix.normalize(posix.join(prefix, path.split('\\').join('/')));
   const show = (p: string): Buffer | undefined => {
     try {
       return git(['show', `${ref}:${p}`], top);
@@ -88,6 +102,19 @@ export function gitPlanSource(ref: string, path: string, cwd = process.cwd()): P
       return sha256Hex(buf);
     },
   };
+}
+
+/** The real path of a file that may exist only at a git revision (its directory usually exists). */
+function realpathOr(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    try {
+      return resolve(realpathSync(dirname(p)), basename(p));
+    } catch {
+      return p;
+    }
+  }
 }
 
 function git(args: string[], cwd: string): Buffer {
