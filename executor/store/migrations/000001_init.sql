@@ -13,6 +13,7 @@ create table reprise.runs (
   total_items      bigint check (total_items >= 0),          -- count confirmed before processing
   items_done       bigint not null default 0 check (items_done >= 0),
   items_failed     bigint not null default 0 check (items_failed >= 0),
+  planned_at       timestamptz,                              -- chunks cut (once per run)
   chunks_total     integer not null default 0,
   chunks_committed integer not null default 0 check (chunks_committed <= chunks_total),
   throttle         jsonb,                                    -- {probe, value, since} while throttled
@@ -69,6 +70,17 @@ create table reprise.ledger (
   check ((status = 'reversed') = (reversed_at is not null))
 );
 create index ledger_by_effect on reprise.ledger (run_id, effect, status);
+
+create table reprise.item_failures (
+  run_id           text not null references reprise.runs (id) on delete cascade,
+  stage            text not null check (stage in ('canary', 'full')),
+  chunk_seq        integer not null,
+  item_key         text not null,
+  attempts         integer not null check (attempts >= 1),
+  error            text not null,
+  at               timestamptz not null default now(),
+  primary key (run_id, item_key)
+);
 
 create table reprise.dedupe_keys (
   namespace        text not null,

@@ -1,0 +1,227 @@
+/**
+ * The effects gate: every `ctx.effects.<name>(args)` call of a handler goes through here, and
+ * the plan's side-effect table decides what happens.
+ *
+ *   suppress  never applied; recorded in the ledger as `suppressed`
+ *   replay    applied (idempotent by construction)
+ *   dedupe    the key is claimed in the shared store first; applied only on a fresh claim;
+ *             a key held by live or another run -> `skipped-dup`; the store unreachable -> the
+ *             call fails closed (nothing applied) and the run stops
+ *
+ * A claim this run left unconfirmed (a crash between apply and confirm) is judged by the
+ * effect's `delivery`: `at-least-once` applies it again, `at-most-once` never does (`claimed`).
+ *
+ * sql effects on the checkpoint connection are *deferred*: the gate records them and the chunk
+ * commit applies them in the same transaction as the checkpoint and the ledger (see
+ * stages/commit.ts), so a crash can never leave them applied without their checkpoint.
+ * Everything else is applied when called. In dry-run nothing is applied: every call is captured.
+ */
+import type { Effect, Plan } from '../../schema/manifest.types.js';
+import { parseTemplate, renderTemplate, type Template } from '../../compiler/template.js';
+import type { EffectCall, EffectOutcome } from '../handler-api.js';
+import type { Item } from '../source/types.js';
+import type { LedgerEntry } from '../store/store.js';
+import type { Applier } from './appliers.js';
+import { EffectArgumentError } from './appliers.js';
+import { DedupeUnavailableError, type DedupeStore } from './dedupe.js';
+
+export type Stage = 'dry-run' | 'canary' | 'full';
+
+/** One effect call of one item attempt, as it will be ledgered. */
+export interface RecordedCall {
+  entry: LedgerEntry;
+  /** Deferred sql effect: applied by the chunk commit, inside its transaction. */
+  deferred?: { applier: Applier; args: Record<string, unknown>; confirmClaim: boolean };
+  /** A dedupe claim to confirm after the chunk commits (Redis claims of deferred effects). */
+  confirmAfterCommit?: string;
+  /** An at-least-once effect applied again for a claim a crash left unconfirmed. */
+  redelivered?: boolean;
+}
+
+/** What the dry-run learns from captured calls. */
+export interface CaptureSink {
+  capture(effect: Effect, item: Item, args: Record<string, unknown>, dedupeKey: string | undefined): Promise<void>;
+}
+
+export class ItemAbortedError extends Error {
+  constructor(effect: string) {
+    super(`effect ${effect} called after the item was aborted (timeout or stop)`);
+  }
+}
+
+export interface GateOptions {
+  plan: Plan;
+  runId: string;
+  stage: Stage;
+  appliers: Map<string, Applier>;
+  dedupe: DedupeStore | undefined;
+  /** sql effects on this connection are deferred to the chunk commit (checkpoint.connection). */
+  transactionalConnection: string | null;
+  /** The dedupe store lives in the state database: the commit confirms claims in its transaction. */
+  dedupeInStateDb: boolean;
+  /** Dry-run only. */
+  capture?: CaptureSink;
+  /** Counts each gate decision (metrics). */
+  onOutcome?: (effect: Effect, status: LedgerEntry['status'] | 'captured') => void;
+}
+
+export class EffectsGate {
+  private readonly keyTemplates = new Map<string, Template>();
+  private readonly effects = new Map<string, Effect>();
+  /** Set when the dedupe store failed: the worker must stop the run. */
+  failedClosed: DedupeUnavailableError | undefined;
+
+  constructor(private readonly opts: GateOptions) {
+    for (const e of opts.plan.sideEffects) {
+      this.effects.set(e.name, e);
+      if (e.dedupeKey) this.keyTemplates.set(e.name, parseTemplate(e.dedupeKey));
+    }
+  }
+
+  private deferred(e: Effect): boolean {
+    return e.kind === 'sql' && this.opts.transactionalConnection !== null && e.connection === this.opts.transactionalConnection;
+  }
+
+  /** The `ctx.effects` object for one attempt of one item, and the calls it records. */
+  forItem(item: Item, attempt: number, signal: AbortSignal): { effects: Record<string, EffectCall>; calls: RecordedCall[] } {
+    const calls: RecordedCall[] = [];
+    const counters = new Map<string, number>();
+    const effects: Record<string, EffectCall> = Object.create(null);
+    for (const e of this.opts.plan.sideEffects) {
+      Object.defineProperty(effects, e.name, {
+        enumerable: true,
+        value: async (args: Record<string, unknown>): Promise<EffectOutcome> => {
+          if (signal.aborted) throw new ItemAbortedError(e.name);
+          if (args === null || typeof args !== 'object' || Array.isArray(args)) {
+            throw new TypeError(`ctx.effects.${e.name}(args) expects an object of arguments`);
+          }
+          const callIndex = counters.get(e.name) ?? 0;
+          counters.set(e.name, callIndex + 1);
+          return this.call(e, item, { ...args }, callIndex, attempt, signal, calls);
+        },
+      });
+    }
+    return { effects: Object.freeze(effects), calls };
+  }
+
+  private async call(e: Effect, item: Item, args: Record<string, unknown>, callIndex: number, attempt: number, signal: AbortSignal, calls: RecordedCall[]): Promise<EffectOutcome> {
+    const missing = e.args.filter((a) => args[a] === undefined);
+    if (missing.length && e.kind !== 'sql') throw new EffectArgumentError(e.name, missing);
+    const dedupeKey = e.backfill === 'dedupe' ? renderTemplate(this.keyTemplates.get(e.name)!, args) : undefined;
+    const entry: LedgerEntry = {
+      item_key: item.key,
+      effect: e.name,
+      call_index: callIndex,
+      policy: e.backfill,
+      status: 'applied',
+      dedupe_key: dedupeKey ?? null,
+      payload: args,
+      before: null,
+      error: null,
+    };
+    const record = (status: LedgerEntry['status'], extra: Partial<RecordedCall> = {}): RecordedCall => {
+      entry.status = status;
+      const rc: RecordedCall = { entry, ...extra };
+      calls.push(rc);
+      this.opts.onOutcome?.(e, status);
+      return rc;
+    };
+
+    if (this.opts.stage === 'dry-run') {
+      if (missing.length) throw new EffectArgumentError(e.name, missing);
+      await this.opts.capture?.capture(e, item, args, dedupeKey);
+      this.opts.onOutcome?.(e, 'captured');
+      return { status: 'captured', ...(dedupeKey ? { dedupeKey } : {}) };
+    }
+
+    if (e.backfill === 'suppress') {
+      record('suppressed');
+      return { status: 'suppressed' };
+    }
+
+    const applier = this.opts.appliers.get(e.name)!;
+    const deferred = this.deferred(e);
+    const ctx = {
+      signal,
+      runId: this.opts.runId,
+      itemKey: item.key,
+      dedupeKey,
+      idempotencyKey: dedupeKey ?? `reprise:${this.opts.runId}:${item.key}:${e.name}:${callIndex}`,
+    };
+
+    if (e.backfill === 'dedupe') {
+      const store = this.opts.dedupe!;
+      let claim;
+      try {
+        claim = await store.claim(dedupeKey!, this.opts.runId, item.key);
+      } catch (err) {
+        if (err instanceof DedupeUnavailableError) this.failedClosed ??= err;
+        throw err;
+      }
+      if (claim.outcome === 'taken') {
+        record('skipped-dup');
+        return { status: 'skipped-dup', dedupeKey };
+      }
+      const confirmInTx = this.opts.dedupeInStateDb;
+      if (deferred) {
+        // Not applied yet whatever the claim says: its chunk never committed. Apply at commit.
+        if (claim.outcome === 'own' && claim.state === 'applied') {
+          record('applied');
+          return { status: 'applied', dedupeKey };
+        }
+        record('applied', {
+          deferred: { applier, args, confirmClaim: confirmInTx },
+          ...(confirmInTx ? {} : { confirmAfterCommit: dedupeKey }),
+        });
+        return { status: 'applied', dedupeKey };
+      }
+      if (claim.outcome === 'own') {
+        if (claim.state === 'applied') {
+          // Applied and confirmed by an earlier attempt whose chunk did not commit.
+          record('applied');
+          return { status: 'applied', dedupeKey };
+        }
+        if (e.delivery === 'at-most-once') {
+          record('claimed');
+          return { status: 'claimed', dedupeKey };
+        }
+      }
+      const rc = record('applied', claim.outcome === 'own' ? { redelivered: true } : {});
+      try {
+        if (applier.needsBefore && applier.readBefore) entry.before = await applier.readBefore(args);
+        const result = await applier.apply(args, ctx);
+        await this.confirm(store, dedupeKey!);
+        return { status: 'applied', dedupeKey, result };
+      } catch (err) {
+        rc.entry.status = 'failed';
+        rc.entry.error = (err as Error).message;
+        throw err;
+      }
+    }
+
+    // replay
+    if (deferred) {
+      record('applied', { deferred: { applier, args, confirmClaim: false } });
+      return { status: 'applied' };
+    }
+    const rc = record('applied');
+    try {
+      if (applier.needsBefore && applier.readBefore) entry.before = await applier.readBefore(args);
+      const result = await applier.apply(args, ctx);
+      return { status: 'applied', result };
+    } catch (err) {
+      rc.entry.status = 'failed';
+      rc.entry.error = (err as Error).message;
+      throw err;
+    }
+  }
+
+  private async confirm(store: DedupeStore, key: string): Promise<void> {
+    try {
+      await store.confirm(key, this.opts.runId);
+    } catch (err) {
+      if (err instanceof DedupeUnavailableError) this.failedClosed ??= err;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * A worker: lease a chunk, process its items, commit it — until the stage has no chunk left.
+ * Several workers (in one process with --workers, or in several processes on several machines)
+ * share a run through the state store's leases.
+ *
+ * Within a chunk, items run `rate.concurrency` at a time, taking rate tokens per batch and
+ * waiting while a live-health probe throttles the run. `ordering: key` processes one item at a
+ * time and chunks strictly in order; `ordering: { partitionBy }` keeps each partition in order
+ * (partitions run concurrently) and also takes chunks in order, so a partition spanning two
+ * chunks stays ordered.
+ */
+import type { Plan } from '../../schema/manifest.types.js';
+import { isConnectionError } from '../db/database.js';
+import type { DedupeStore } from '../effects/dedupe.js';
+import { DedupeUnavailableError } from '../effects/dedupe.js';
+import type { EffectsGate, RecordedCall } from '../effects/gate.js';
+import type { Handler, HandlerLogger } from '../handler-api.js';
+import type { Item, ItemSource } from '../source/types.js';
+import type { ChunkRow, ChunkStage, StateStore } from '../store/store.js';
+import { sleep, type LiveGuard, type RateLimiter } from '../throttle/limiter.js';
+import { commitChunk, type ItemResult } from './commit.js';
+import type { RunControl } from './control.js';
+
+export interface WorkerObserver {
+  itemDone(result: ItemResult): void;
+  chunkCommitted(chunk: ChunkRow, items: number, failed: number): void;
+  chunkReleased(chunk: ChunkRow, why: string): void;
+  fenced(chunk: ChunkRow): void;
+  waiting(why: string): void;
+  log: HandlerLogger;
+}
+
+export interface WorkerContext {
+  store: StateStore;
+  runId: string;
+  stage: ChunkStage;
+  plan: Plan;
+  source: ItemSource;
+  handler: Handler;
+  gate: EffectsGate;
+  limiter: RateLimiter;
+  guard: LiveGuard;
+  dedupe: DedupeStore | undefined;
+  control: RunControl;
+  /** Keys the full stage skips (committed by the canary). */
+  skipKeys: ReadonlySet<string>;
+  leaseTtlMs: number;
+  /** How long the state store may stay unreachable before the run stops (exit 4). */
+  outageTimeoutMs: number;
+  observer: WorkerObserver;
+}
+
+class Interrupted extends Error {}
+
+export async function runWorker(ctx: WorkerContext, workerId: string): Promise<void> {
+  const inOrder = orderingOf(ctx.plan) !== 'none';
+  let outageSince: number | undefined;
+  let backoff = 250;
+  while (!ctx.control.stopped) {
+    await ctx.control.waitWhilePaused();
+    if (ctx.control.stopped) break;
+    let chunk: ChunkRow | undefined;
+    try {
+      chunk = await ctx.store.leaseChunk(ctx.runId, ctx.stage, workerId, ctx.leaseTtlMs, inOrder);
+      if (!chunk) {
+        const states = await ctx.store.chunkStates(ctx.runId, ctx.stage);
+        if (states.pending === 0 && states.leased === 0) return;
+        ctx.observer.waiting(`${states.leased} chunk(s) leased by other workers`);
+        await sleep(Math.min(1000, ctx.leaseTtlMs / 4), ctx.control.stopSignal).catch(() => undefined);
+        continue;
+      }
+      await processChunk(ctx, chunk, workerId);
+      outageSince = undefined;
+      backoff = 250;
+    } catch (e) {
+      if (e instanceof Interrupted || ctx.control.stopped) continue;
+      if (!isConnectionError(e)) throw e;
+      outageSince ??= Date.now();
+      if (Date.now() - outageSince > ctx.outageTimeoutMs) {
+        ctx.control.stop('store-unreachable', (e as Error).message);
+        break;
+      }
+      ctx.observer.waiting(`database unreachable (${(e as Error).message}); retrying`);
+      if (chunk) await ctx.store.releaseChunk(ctx.runId, chunk.seq, workerId, chunk.generation).catch(() => undefined);
+      await sleep(backoff, ctx.control.stopSignal).catch(() => undefined);
+      backoff = Math.min(backoff * 2, 5_000);
+    }
+  }
+}
+
+async function processChunk(ctx: WorkerContext, chunk: ChunkRow, workerId: string): Promise<void> {
+  const lease = new AbortController();
+  const heartbeat = setInterval(() => {
+    ctx.store
+      .heartbeat(ctx.runId, chunk.seq, workerId, chunk.generation, ctx.leaseTtlMs)
+      .then((held) => { if (!held) lease.abort(new Error('lease lost')); })
+      .catch(() => undefined);
+  }, Math.max(100, Math.floor(ctx.leaseTtlMs / 3)));
+  const stop = AbortSignal.any([ctx.control.stopSignal, lease.signal]);
+  try {
+    const items = (await ctx.source.fetch(chunk)).filter((i) => !ctx.skipKeys.has(i.key));
+    const results = await processItems(ctx, items, stop);
+    if (!results || ctx.gate.failedClosed) {
+      if (ctx.gate.failedClosed) ctx.control.stop('fail-closed', ctx.gate.failedClosed.message);
+      const why = lease.signal.aborted ? 'lease lost' : ctx.control.stopReason?.reason ?? 'paused';
+      if (!lease.signal.aborted) await ctx.store.releaseChunk(ctx.runId, chunk.seq, workerId, chunk.generation).catch(() => undefined);
+      ctx.observer.chunkReleased(chunk, why);
+      if (ctx.control.paused || ctx.control.stopped || lease.signal.aborted) throw new Interrupted();
+      return;
+    }
+    const out = await commitChunk({ store: ctx.store, runId: ctx.runId, stage: ctx.stage, chunk, owner: workerId, results, dedupe: ctx.dedupe });
+    if (out.committed) ctx.observer.chunkCommitted(chunk, out.items, out.failed);
+    else ctx.observer.fenced(chunk);
+  } finally {
+    clearInterval(heartbeat);
+  }
+}
+
+/** Runs a chunk's items; undefined when stopped before every item finished (the chunk is released). */
+async function processItems(ctx: WorkerContext, items: Item[], stop: AbortSignal): Promise<ItemResult[] | undefined> {
+  const ordering = orderingOf(ctx.plan);
+  const concurrency = ordering === 'key' ? 1 : ctx.plan.rate.concurrency;
+  const lanes: Item[][] =
+    typeof ordering === 'object'
+      ? [...groupBy(items, (i) => String(i.row[ordering.partitionBy] ?? '')).values()]
+      : ordering === 'key'
+        ? [items]
+        : items.map((i) => [i]);
+  const results: Array<ItemResult | undefined> = [];
+  const index = new Map(items.map((it, i) => [it, i]));
+  const tokens = new TokenTap(ctx.limiter, Math.max(1, Math.min(concurrency, 64)), items.length);
+  let next = 0;
+  let interrupted = false;
+  const lane = async (): Promise<void> => {
+    while (next < lanes.length && !interrupted) {
+      const mine = lanes[next++]!;
+      for (const item of mine) {
+        const r = await processItem(ctx, item, stop, tokens);
+        if (!r) { interrupted = true; return; }
+        results[index.get(item)!] = r;
+        ctx.observer.itemDone(r);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, lanes.length) }, lane));
+  if (interrupted || stop.aborted || results.length !== items.length || results.some((r) => !r)) return undefined;
+  return results as ItemResult[];
+}
+
+async function processItem(ctx: WorkerContext, item: Item, stop: AbortSignal, tokens: TokenTap): Promise<ItemResult | undefined> {
+  const { retries, timeoutMs } = ctx.plan.processing;
+  let lastError = '';
+  let lastCalls: RecordedCall[] = [];
+  for (let attempt = 1; attempt <= retries.max + 1; attempt++) {
+    try {
+      await ctx.control.waitWhilePaused();
+      if (ctx.control.paused || stop.aborted) return undefined;
+      await ctx.guard.waitUntilHealthy(stop);
+      await tokens.take(stop);
+    } catch {
+      return undefined;
+    }
+    if (stop.aborted || ctx.control.paused) return undefined;
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+    const signal = AbortSignal.any([stop, timeout.signal]);
+    const { effects, calls } = ctx.gate.forItem(item, attempt, signal);
+    lastCalls = calls;
+    try {
+      await raceAbort(
+        ctx.handler(item.row, { effects, log: ctx.observer.log, signal, stage: ctx.stage, runId: ctx.runId, attempt, itemKey: item.key }),
+        signal,
+      );
+      if (ctx.gate.failedClosed) return undefined;
+      return { item, ok: true, attempts: attempt, calls };
+    } catch (e) {
+      if (ctx.gate.failedClosed || e instanceof DedupeUnavailableError) return undefined;
+      if (stop.aborted) return undefined;
+      lastError = e instanceof Error ? e.message : String(e);
+      if (attempt <= retries.max) await sleep(retries.backoffMs * 2 ** (attempt - 1), stop).catch(() => undefined);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  if (stop.aborted) return undefined;
+  return { item, ok: false, attempts: retries.max + 1, calls: lastCalls, error: lastError };
+}
+
+export function orderingOf(plan: Plan): NonNullable<Plan['selection']>['ordering'] {
+  return plan.selection?.ordering ?? plan.source?.ordering ?? 'none';
+}
+
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
+      (e) => { signal.removeEventListener('abort', onAbort); reject(e); },
+    );
+  });
+}
+
+function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const it of items) {
+    const k = key(it);
+    const list = m.get(k);
+    if (list) list.push(it);
+    else m.set(k, [it]);
+  }
+  return m;
+}
+
+/** Takes rate tokens from the shared limiter a batch at a time and hands them out one per item attempt. */
+class TokenTap {
+  private credits = 0;
+  private pending: Promise<void> | undefined;
+  constructor(private readonly limiter: RateLimiter, private readonly batch: number, private remaining: number) {}
+
+  async take(signal: AbortSignal): Promise<void> {
+    while (this.credits <= 0) {
+      if (!this.pending) {
+        const n = Math.max(1, Math.min(this.batch, this.remaining));
+        this.pending = this.limiter.acquire(n, signal).then(
+          () => { this.credits += n; this.pending = undefined; },
+          (e) => { this.pending = undefined; throw e; },
+        );
+      }
+      await this.pending;
+    }
+    this.credits--;
+    this.remaining = Math.max(1, this.remaining - 1);
+  }
+}
