@@ -13,6 +13,10 @@ export interface ApprovalFile {
    * Armored SSHSIG (-----BEGIN SSH SIGNATURE-----) over the canonical statement.
    */
   signature: string;
+  /**
+   * The approval id: `sha256:` + hex sha256 of the statement's canonical form when it was signed. Not covered by the signature (it is derived from what is); it lets a verifier tell a statement edited after signing from a bad signature. Written by `reprise approve`; optional for files made by hand.
+   */
+  id?: string;
 }
 /**
  * What the approver signs.
@@ -39,7 +43,7 @@ export interface ApprovalStatement {
    */
   stage: 'canary' | 'full' | 'reverse';
   /**
-   * Reports the approver read: the dry-run report for canary, the canary report for full.
+   * Reports the approver read: the dry-run report for canary, the canary report for full; for reverse, optionally the report of the stage being reversed.
    */
   evidence: {
     /**
@@ -50,6 +54,10 @@ export interface ApprovalStatement {
      * Hash of the canary report.
      */
     canaryReport?: string;
+    /**
+     * Hash of the full-stage report (reverse approvals only).
+     */
+    fullReport?: string;
   };
   /**
    * Principal of the approver, as in the trust file.

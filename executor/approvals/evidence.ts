@@ -1,0 +1,120 @@
+/**
+ * Report files as evidence. An approval binds the hash of the report its approver read (the
+ * dry-run report for canary, the canary report for full). A report file
+ * (`<run>.<stage>.report.json`, written by the executor) carries
+ * `hash = contentHash(every other field)`, so an edited report is caught before anyone signs it.
+ */
+import { readFileSync } from 'node:fs';
+import { ExitCode, RepriseError } from '../../compiler/errors.js';
+import { contentHash } from '../../compiler/manifest.js';
+import type { ApprovalEvidence } from './statement.js';
+
+export const REPORT_KIND = 'reprise/report@1';
+export type ReportStage = 'dry-run' | 'canary' | 'full';
+const STAGES: readonly string[] = ['dry-run', 'canary', 'full'];
+const HASH = /^sha256:[0-9a-f]{64}$/;
+const MAX_REPORT_BYTES = 256 * 1024 * 1024;
+
+/** What an approval needs from a report. */
+export interface ReportEvidence {
+  /** Where it was read from, for messages. */
+  file?: string;
+  runId: string;
+  stage: ReportStage;
+  /** Manifest hash of the run that wrote the report. */
+  manifest: string;
+  /** The report's own hash (what an approval's evidence records). */
+  hash: string;
+}
+
+/** Checks a report's kind, fields and hash. REPORT_INVALID (exit 2) or REPORT_TAMPERED (exit 3). */
+export function parseReport(bytes: Buffer | string, file = 'report'): ReportEvidence {
+  const invalid = (why: string): RepriseError =>
+    new RepriseError('REPORT_INVALID', `${file} is not a reprise report: ${why}`, {
+      exit: ExitCode.invalidInput,
+      hint: 'pass the <run>.<stage>.report.json written by reprise dry-run or reprise run',
+    });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(typeof bytes === 'string' ? bytes : new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (e) {
+    throw invalid(`not JSON (${(e as Error).message.slice(0, 80)})`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw invalid('not a JSON object');
+  const r = parsed as Record<string, unknown>;
+  if (r.kind !== REPORT_KIND) throw invalid(`kind is ${JSON.stringify(r.kind)?.slice(0, 40)}, not ${REPORT_KIND}`);
+  if (typeof r.runId !== 'string' || r.runId === '') throw invalid('runId is missing');
+  if (typeof r.stage !== 'string' || !STAGES.includes(r.stage)) throw invalid(`stage is ${JSON.stringify(r.stage)?.slice(0, 40)}`);
+  if (typeof r.manifest !== 'string' || !HASH.test(r.manifest)) throw invalid('manifest is not a sha256: hash');
+  if (typeof r.hash !== 'string' || !HASH.test(r.hash)) throw invalid('hash is not a sha256: hash');
+  const { hash, ...body } = r;
+  let actual: string;
+  try {
+    actual = contentHash(body);
+  } catch (e) {
+    throw invalid(`cannot be hashed (${(e as Error).message})`);
+  }
+  if (actual !== hash) {
+    throw new RepriseError('REPORT_TAMPERED', `${file} was changed after it was written: its content hashes to ${actual}, the report says ${hash}`, {
+      exit: ExitCode.refused,
+      hint: 'use the report exactly as reprise wrote it (or read it again from the state store); never sign an edited report',
+      details: { file, expected: hash, actual },
+    });
+  }
+  return { file, runId: r.runId, stage: r.stage as ReportStage, manifest: r.manifest, hash };
+}
+
+/** Reads and checks a report file. REPORT_NOT_FOUND (exit 2) when it cannot be read. */
+export function readReportFile(path: string): ReportEvidence {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new RepriseError('REPORT_NOT_FOUND', `cannot read report ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, {
+      exit: ExitCode.invalidInput,
+      hint: 'reports are written to reports/ by reprise dry-run and reprise run (--reports DIR)',
+    });
+  }
+  if (bytes.length > MAX_REPORT_BYTES) throw new RepriseError('REPORT_INVALID', `${path} is larger than ${MAX_REPORT_BYTES} bytes`, { exit: ExitCode.invalidInput });
+  return parseReport(bytes, path);
+}
+
+/** Which evidence field a report fills: dry-run -> dryRunReport, canary -> canaryReport, full -> fullReport. */
+export function evidenceField(stage: ReportStage): 'dryRunReport' | 'canaryReport' | 'fullReport' {
+  return stage === 'dry-run' ? 'dryRunReport' : stage === 'canary' ? 'canaryReport' : 'fullReport';
+}
+
+/** The report stage an approval of `stage` must cite (none for reverse, where evidence is optional). */
+export function requiredEvidenceStage(stage: 'canary' | 'full' | 'reverse'): ReportStage | undefined {
+  return stage === 'canary' ? 'dry-run' : stage === 'full' ? 'canary' : undefined;
+}
+
+/**
+ * The evidence an approval of `stage` binds, from the report its approver read (`--evidence`).
+ * Refuses (exit 2) a missing report for canary/full, a report of the wrong stage, or a report
+ * of another manifest. Reverse takes any report of this manifest, or none.
+ */
+export function evidenceFromReport(stage: 'canary' | 'full' | 'reverse', report: ReportEvidence | undefined, manifestHash: string): ApprovalEvidence {
+  const reportName = report?.file ?? 'the report';
+  const needed = requiredEvidenceStage(stage);
+  if (report === undefined) {
+    if (!needed) return {};
+    throw new RepriseError('EVIDENCE_REQUIRED', `stage ${stage} is approved on the ${needed} report: pass --evidence REPORT`, {
+      exit: ExitCode.invalidInput,
+      hint: needed === 'dry-run' ? 'the dry-run report is reports/<run>.dry-run.report.json, written by reprise dry-run' : 'the canary report is reports/<run>.canary.report.json, written by reprise run --stage canary',
+    });
+  }
+  if (needed && report.stage !== needed) {
+    throw new RepriseError('EVIDENCE_WRONG_STAGE', `${reportName} is a ${report.stage} report; stage ${stage} is approved on the ${needed} report`, {
+      exit: ExitCode.invalidInput,
+      hint: stage === 'full' ? 'read the canary report, then approve full with --evidence <run>.canary.report.json' : 'approve canary with --evidence <run>.dry-run.report.json',
+    });
+  }
+  if (report.manifest !== manifestHash) {
+    throw new RepriseError('EVIDENCE_WRONG_MANIFEST', `${reportName} is a report of manifest ${report.manifest} (run ${report.runId}), but the plan compiles to ${manifestHash}`, {
+      exit: ExitCode.invalidInput,
+      hint: 'the plan changed since that report was written: run it again and review the new report',
+    });
+  }
+  return { [evidenceField(report.stage)]: report.hash };
+}
