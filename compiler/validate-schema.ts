@@ -11,28 +11,34 @@ import { readSchema } from './paths.js';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
 
-let cached: { validate: ValidateFunction; schema: Record<string, unknown> } | undefined;
+interface CompiledSchema {
+  ajv: Ajv2020;
+  validate: ValidateFunction;
+  schema: Record<string, unknown>;
+}
+
+let cached: CompiledSchema | undefined;
 
 /** @internal */
 export function planSchema(): Record<string, unknown> {
   return compiled().schema;
 }
 
-function compiled(): { validate: ValidateFunction; schema: Record<string, unknown> } {
+function compiled(): CompiledSchema {
   if (!cached) {
     const schema = readSchema('plan.schema.json');
     const ajv = new Ajv2020({ allErrors: true, discriminator: true, strict: true, strictRequired: false, strictTuples: false, allowUnionTypes: true });
     addFormats(ajv);
-    cached = { validate: ajv.compile(schema), schema };
+    cached = { ajv, validate: ajv.compile(schema), schema };
   }
   return cached;
 }
 
 export function validateAgainstSchema(loaded: LoadedYaml): Diagnostic[] {
-  const { validate, schema } = compiled();
-  if (validate(loaded.data)) return [];
-  const errors = collapse(validate.errors ?? []);
-  return errors.map((e) => toDiagnostic(e, loaded, schema));
+  const c = compiled();
+  if (c.validate(loaded.data)) return [];
+  const errors = collapse(c.validate.errors ?? [], loaded.data, c);
+  return dropImpliedMissing(errors.map((e) => toDiagnostic(e, loaded, c.schema)));
 }
 
 function pointerToPath(pointer: string): Array<string | number> {
@@ -44,23 +50,105 @@ function pointerToPath(pointer: string): Array<string | number> {
     .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
 }
 
-/** Drops errors from inside failed `oneOf` alternatives, keeping the `oneOf` error itself. */
-function collapse(errors: ErrorObject[]): ErrorObject[] {
-  const oneOfs = errors.filter((e) => e.keyword === 'oneOf');
-  const inside = (e: ErrorObject): boolean =>
-    oneOfs.some((o) => e !== o && e.instancePath === o.instancePath && e.schemaPath.startsWith(o.schemaPath.replace(/\/oneOf$/, '/oneOf/')));
+const within = (path: string, parent: string): boolean => path === parent || path.startsWith(`${parent}/`);
+
+/**
+ * One error per real problem. A failed `oneOf` reports the errors of the one alternative the
+ * value's JSON type selects (`ordering: { partitionby: x }` is an unknown key, not "none of the
+ * forms"), or a single "one of the allowed forms" error when the type selects none or several;
+ * the alternatives' own errors never leak out beside it. `propertyNames` wrappers give way to the
+ * error about the name itself, and `unevaluatedProperties` to the same `additionalProperties`.
+ */
+function collapse(errors: ErrorObject[], data: unknown, c: CompiledSchema): ErrorObject[] {
+  const list = errors.filter((e) => e.keyword !== 'propertyNames');
+  const oneOfs = list.filter((e) => e.keyword === 'oneOf').sort((x, y) => x.instancePath.length - y.instancePath.length);
+  const handled: string[] = [];
+  const explained: ErrorObject[] = [];
+  for (const o of oneOfs) {
+    if (handled.some((h) => within(o.instancePath, h))) continue;
+    handled.push(o.instancePath);
+    explained.push(...explainOneOf(o, data, c));
+  }
   const seen = new Set<string>();
   const out: ErrorObject[] = [];
-  for (const e of errors) {
-    if (inside(e)) continue;
-    // unevaluatedProperties repeats what additionalProperties already said.
-    const key = `${e.instancePath}|${e.keyword === 'unevaluatedProperties' ? 'additionalProperties' : e.keyword}|${JSON.stringify(e.params)}`;
-    const k2 = key.replace('unevaluatedProperty', 'additionalProperty');
-    if (seen.has(k2)) continue;
-    seen.add(k2);
+  for (const e of [...list.filter((x) => !handled.some((h) => within(x.instancePath, h))), ...explained]) {
+    const key = `${e.instancePath}|${e.keyword === 'unevaluatedProperties' ? 'additionalProperties' : e.keyword}|${JSON.stringify(e.params)}`.replace('unevaluatedProperty', 'additionalProperty');
+    if (seen.has(key)) continue;
+    seen.add(key);
     out.push(e);
   }
-  return out;
+  return out.sort((x, y) => (x.instancePath < y.instancePath ? -1 : x.instancePath > y.instancePath ? 1 : 0));
+}
+
+function explainOneOf(o: ErrorObject, data: unknown, c: CompiledSchema): ErrorObject[] {
+  const path = pointerToPath(o.instancePath);
+  const value = valueAt(data, path);
+  // ajv's schemaPath is relative to the innermost $ref, so find the alternatives by walking the schema.
+  const node = schemaAt(c.schema, path, data);
+  const branches = node?.oneOf;
+  if (!Array.isArray(branches)) return [o];
+  const type = jsonType(value);
+  const matching = branches.filter((b) => branchTypes(resolveRef(c.schema, b)).includes(type));
+  if (matching.length !== 1) return [o];
+  const pointer = pointerOf(c.schema, matching[0]);
+  const sub = pointer === undefined ? undefined : c.ajv.getSchema(`${String(c.schema.$id ?? '')}${pointer}`);
+  if (!sub || sub(value)) return [o];
+  const inner = (sub.errors ?? []).map((e) => ({ ...e, instancePath: o.instancePath + e.instancePath }));
+  return collapse(inner, data, c);
+}
+
+/** JSON pointer (`#/...`) of a node of the schema, found by identity. */
+function pointerOf(root: unknown, target: unknown, at = '#'): string | undefined {
+  if (root === target) return at;
+  if (root === null || typeof root !== 'object') return undefined;
+  for (const [k, v] of Object.entries(root)) {
+    const found = pointerOf(v, target, `${at}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+function jsonType(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
+  return typeof v;
+}
+
+/** The JSON types a schema alternative accepts (from `type`, `enum` or `const`). */
+function branchTypes(b: Record<string, unknown> | undefined): string[] {
+  if (!b) return [];
+  const add = (t: string): string[] => (t === 'number' ? ['number', 'integer'] : [t]);
+  if (typeof b.type === 'string') return add(b.type);
+  if (Array.isArray(b.type)) return (b.type as string[]).flatMap(add);
+  if (Array.isArray(b.enum)) return [...new Set((b.enum as unknown[]).map(jsonType))];
+  if ('const' in b) return [jsonType(b.const)];
+  return [];
+}
+
+function pointerGet(root: unknown, pointer: string): unknown {
+  let cur = root;
+  for (const seg of pointer.replace(/^#\/?/, '').split('/').filter(Boolean)) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[seg.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  return cur;
+}
+
+function resolveRef(root: Record<string, unknown>, n: unknown): Record<string, unknown> | undefined {
+  let cur = n as Record<string, unknown> | undefined;
+  for (let i = 0; i < 8 && cur && typeof cur.$ref === 'string'; i++) cur = pointerGet(root, cur.$ref) as Record<string, unknown> | undefined;
+  return cur;
+}
+
+/** A misspelt key and a "missing" field it was meant to be are one problem: keep the UNKNOWN_KEY. */
+function dropImpliedMissing(diags: Diagnostic[]): Diagnostic[] {
+  const meant = new Set(
+    diags
+      .filter((d) => d.code === 'UNKNOWN_KEY' && typeof d.details?.suggestion === 'string' && d.path)
+      .map((d) => JSON.stringify([...d.path!.slice(0, -1), d.details!.suggestion])),
+  );
+  return diags.filter((d) => !(d.code === 'MISSING_FIELD' && d.path && meant.has(JSON.stringify(d.path))));
 }
 
 function fieldName(path: PlanPath): string {
@@ -116,16 +204,19 @@ function schemaAt(root: Record<string, unknown>, path: PlanPath, data: unknown):
 function knownKeys(root: Record<string, unknown>, path: PlanPath, data: unknown): string[] {
   const node = schemaAt(root, path, data);
   if (!node) return [];
-  const keys = new Set(Object.keys((node.properties as object | undefined) ?? {}));
-  const resolveRef = (n: unknown): Record<string, unknown> | undefined => {
-    const ref = (n as Record<string, unknown> | undefined)?.$ref;
-    if (typeof ref !== 'string') return n as Record<string, unknown> | undefined;
-    let target: unknown = root;
-    for (const r of ref.replace(/^#\//, '').split('/')) target = (target as Record<string, unknown>)[r];
-    return target as Record<string, unknown>;
+  const value = valueAt(data, path) as Record<string, unknown> | undefined;
+  const keys = new Set<string>();
+  const collect = (n: Record<string, unknown> | undefined): void => {
+    if (!n) return;
+    for (const k of Object.keys((n.properties as object | undefined) ?? {})) keys.add(k);
+    for (const sub of (n.allOf as unknown[] | undefined) ?? []) collect(resolveRef(root, sub));
   };
-  for (const sub of (node.allOf as unknown[] | undefined) ?? []) {
-    for (const k of Object.keys((resolveRef(sub)?.properties as object | undefined) ?? {})) keys.add(k);
+  collect(node);
+  if (Array.isArray(node.oneOf)) {
+    const branches = (node.oneOf as unknown[]).map((b) => resolveRef(root, b)).filter((b): b is Record<string, unknown> => b !== undefined);
+    // A discriminated effect: only its own kind's keys; otherwise every object alternative's.
+    const ofKind = branches.filter((b) => (b.properties as Record<string, Record<string, unknown>> | undefined)?.kind?.const === value?.kind);
+    for (const b of ofKind.length ? ofKind : branches.filter((x) => branchTypes(x).includes('object'))) collect(b);
   }
   return [...keys];
 }
@@ -144,6 +235,17 @@ function toDiagnostic(e: ErrorObject, loaded: LoadedYaml, schema: Record<string,
   const field = fieldName(path);
   const described = (p: PlanPath): string | undefined => schemaAt(schema, p, loaded.data)?.description as string | undefined;
   const params = e.params as Record<string, unknown>;
+  if (typeof e.propertyName === 'string') {
+    // An invalid key inside a map of names (`connections`): point at the key itself.
+    const keyPath = [...path, e.propertyName];
+    return {
+      code: 'INVALID_FORMAT',
+      message: `${field}: \`${e.propertyName}\` is not a valid name`,
+      hint: typeof params.pattern === 'string' ? `names must match ${params.pattern}` : 'rename it',
+      at: loaded.locate(keyPath, 'key'),
+      path: keyPath,
+    };
+  }
   switch (e.keyword) {
     case 'additionalProperties':
     case 'unevaluatedProperties': {
@@ -157,6 +259,7 @@ function toDiagnostic(e: ErrorObject, loaded: LoadedYaml, schema: Record<string,
         hint: guess ? `did you mean \`${guess}\`?` : known.length ? `allowed keys: ${known.join(', ')}` : 'remove it',
         at: loaded.locate(keyPath, 'key'),
         path: keyPath,
+        ...(guess ? { details: { suggestion: guess } } : {}),
       };
     }
     case 'required': {
@@ -229,6 +332,7 @@ function toDiagnostic(e: ErrorObject, loaded: LoadedYaml, schema: Record<string,
 
 function preview(v: unknown): string {
   if (v === undefined) return 'nothing';
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
   const s = JSON.stringify(v);
   return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
