@@ -3,5 +3,8 @@ import type { Command } from 'commander';
 import { registerValidate } from './validate.js';
 import { registerCompile } from './compile.js';
 import { registerDiff } from './diff.js';
+import { registerKeygen } from './keygen.js';
+import { registerApprove } from './approve.js';
+import { registerVerify } from './verify.js';
 
-export const commands: Array<(program: Command) => void> = [registerValidate, registerCompile, registerDiff];
+export const commands: Array<(program: Command) => void> = [registerValidate, registerCompile, registerDiff, registerKeygen, registerApprove, registerVerify];

@@ -10,8 +10,8 @@ import { contentHash } from '../../compiler/manifest.js';
 import type { ApprovalEvidence } from './statement.js';
 
 export const REPORT_KIND = 'reprise/report@1';
-export type ReportStage = 'dry-run' | 'canary' | 'full';
-const STAGES: readonly string[] = ['dry-run', 'canary', 'full'];
+export type ReportStage = 'dry-run' | 'canary' | 'full' | 'reverse';
+const STAGES: readonly string[] = ['dry-run', 'canary', 'full', 'reverse'];
 const HASH = /^sha256:[0-9a-f]{64}$/;
 const MAX_REPORT_BYTES = 256 * 1024 * 1024;
 
@@ -80,7 +80,7 @@ export function readReportFile(path: string): ReportEvidence {
 }
 
 /** Which evidence field a report fills: dry-run -> dryRunReport, canary -> canaryReport, full -> fullReport. */
-export function evidenceField(stage: ReportStage): 'dryRunReport' | 'canaryReport' | 'fullReport' {
+export function evidenceField(stage: Exclude<ReportStage, 'reverse'>): 'dryRunReport' | 'canaryReport' | 'fullReport' {
   return stage === 'dry-run' ? 'dryRunReport' : stage === 'canary' ? 'canaryReport' : 'fullReport';
 }
 
@@ -108,6 +108,12 @@ export function evidenceFromReport(stage: 'canary' | 'full' | 'reverse', report:
     throw new RepriseError('EVIDENCE_WRONG_STAGE', `${reportName} is a ${report.stage} report; stage ${stage} is approved on the ${needed} report`, {
       exit: ExitCode.invalidInput,
       hint: stage === 'full' ? 'read the canary report, then approve full with --evidence <run>.canary.report.json' : 'approve canary with --evidence <run>.dry-run.report.json',
+    });
+  }
+  if (report.stage === 'reverse') {
+    throw new RepriseError('EVIDENCE_WRONG_STAGE', `${reportName} is a reverse report; an approval cites the dry-run, canary or full report of the run`, {
+      exit: ExitCode.invalidInput,
+      hint: 'for a reverse approval, cite the report of the stage whose effects are reversed, or no report',
     });
   }
   if (report.manifest !== manifestHash) {

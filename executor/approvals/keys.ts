@@ -12,7 +12,8 @@
  */
 import { spawn } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { hostname } from 'node:os';
 import { ExitCode, RepriseError } from '../../compiler/errors.js';
 import { REPRISE_NAMESPACE, signSshSig, verifySshSig } from './sshsig.js';
@@ -67,18 +68,19 @@ export interface WrittenKeyPair {
   fingerprint: string;
 }
 
-/** Writes FILE (0600) and FILE.pub; refuses (KEY_EXISTS, exit 2) to replace either unless `force`. */
+/** Writes FILE (0600) and FILE.pub, creating FILE's folder (0700) if needed; refuses (KEY_EXISTS, exit 2) to replace either unless `force`. */
 export function writeKeyPair(file: string, opts: WriteKeyPairOptions = {}): WrittenKeyPair {
   const pubFile = `${file}.pub`;
   if (!opts.force) {
     for (const f of [file, pubFile]) {
       if (existsSync(f)) {
-        throw new RepriseError('KEY_EXISTS', `${f} already exists`, { exit: ExitCode.invalidInput, hint: 'choose another --out, or pass --force to replace the key (approvals signed with the old key stop being trusted once its line is removed)' });
+        throw new RepriseError('KEY_EXISTS', `${f} already exists`, { exit: ExitCode.invalidInput, hint: 'choose another --out, or pass --force to replace it (and update its line in the trust file)' });
       }
     }
   }
   const pair = generateKeyPair(opts.comment ?? defaultKeyComment());
   try {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     if (opts.force) rmSync(file, { force: true });
     // `wx`: never write through a file (or symlink) that appeared meanwhile.
     writeFileSync(file, pair.privateKeyPem, { mode: 0o600, flag: 'wx' });
@@ -165,7 +167,7 @@ export function loadSigner(file: string, opts: LoadSignerOptions = {}): Signer {
 }
 
 function unsupportedKey(file: string, type: string): RepriseError {
-  return new RepriseError('KEY_UNSUPPORTED', `${file} is a ${type} key; reprise approvals are signed with ed25519 keys only`, {
+  return new RepriseError('KEY_UNSUPPORTED', `${file} is a key of type ${type}; reprise approvals are signed with ed25519 keys only`, {
     exit: ExitCode.invalidInput,
     hint: 'create one with `ssh-keygen -t ed25519` or `reprise keygen`, and add its public key to the trust file',
   });

@@ -160,7 +160,7 @@ export function verifySshSig(armored: unknown, message: Buffer | string, namespa
     return {
       ok: false,
       reason: 'unsupported-key',
-      message: `the signature was made with a ${printable(signature.keyType)} key; reprise accepts only ssh-ed25519 keys`,
+      message: `the signature was made with a key of type ${printable(signature.keyType)}; reprise accepts only ssh-ed25519 keys`,
       signature,
     };
   }

@@ -119,7 +119,7 @@ function throughputSection(r: Report): string | null {
 
 function canarySection(r: Report): string | null {
   if (!r.canary) return null;
-  const keys = r.canary.keys.length ? r.canary.keys.map(code).join(', ') : '(none)';
+  const keys = r.canary.keys.length ? r.canary.keys.map((k) => code(k)).join(', ') : '(none)';
   return `## Canary\n\n${formatCount(r.canary.size)} items picked by \`${r.canary.pick}\`; first keys: ${keys}.`;
 }
 

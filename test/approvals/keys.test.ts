@@ -88,7 +88,7 @@ describe('reprise keys', () => {
     for (const type of ['rsa', 'ecdsa'] as const) {
       const e = refusal(() => loadSigner(sshKeygen(dir, `id_${type}`, type, 'secret')));
       expect(e.code).toBe('KEY_UNSUPPORTED');
-      expect(e.message).toMatch(type === 'rsa' ? /is a ssh-rsa key; reprise approvals are signed with ed25519 keys only/ : /ecdsa-sha2-nistp256/);
+      expect(e.message).toMatch(type === 'rsa' ? /is a key of type ssh-rsa; reprise approvals are signed with ed25519 keys only/ : /ecdsa-sha2-nistp256/);
     }
   });
 
