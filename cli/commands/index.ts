@@ -6,5 +6,7 @@ import { registerDiff } from './diff.js';
 import { registerKeygen } from './keygen.js';
 import { registerApprove } from './approve.js';
 import { registerVerify } from './verify.js';
+import { registerDryRun, registerRun } from './run.js';
+import { registerControl, registerLedger, registerStatus } from './control.js';
 
-export const commands: Array<(program: Command) => void> = [registerValidate, registerCompile, registerDiff, registerKeygen, registerApprove, registerVerify];
+export const commands: Array<(program: Command) => void> = [registerValidate, registerCompile, registerDiff, registerDryRun, registerKeygen, registerApprove, registerVerify, registerRun, registerStatus, registerControl, registerLedger];

@@ -24,6 +24,7 @@ import type { LedgerEntry } from '../store/store.js';
 import type { Applier } from './appliers.js';
 import { EffectArgumentError } from './appliers.js';
 import { DedupeUnavailableError, type DedupeStore } from './dedupe.js';
+import { failpoint } from '../failpoints.js';
 
 export type Stage = 'dry-run' | 'canary' | 'full';
 
@@ -190,6 +191,7 @@ export class EffectsGate {
       try {
         if (applier.needsBefore && applier.readBefore) entry.before = await applier.readBefore(args);
         const result = await applier.apply(args, ctx);
+        failpoint('after-effect');
         await this.confirm(store, dedupeKey!);
         return { status: 'applied', dedupeKey, result };
       } catch (err) {
@@ -208,6 +210,7 @@ export class EffectsGate {
     try {
       if (applier.needsBefore && applier.readBefore) entry.before = await applier.readBefore(args);
       const result = await applier.apply(args, ctx);
+      failpoint('after-effect');
       return { status: 'applied', result };
     } catch (err) {
       rc.entry.status = 'failed';

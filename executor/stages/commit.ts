@@ -12,6 +12,7 @@ import type { ChunkRow, ChunkStage, LedgerEntry, StateStore } from '../store/sto
 import type { SqlRunner } from '../db/database.js';
 import type { DedupeStore } from '../effects/dedupe.js';
 import type { RecordedCall } from '../effects/gate.js';
+import { failpoint } from '../failpoints.js';
 
 export interface ItemResult {
   item: Item;
@@ -71,9 +72,11 @@ export async function commitChunk(opts: CommitOptions): Promise<CommitOutcome> {
       const failed = opts.results.filter((r) => !r.ok);
       await store.insertFailures(tx, runId, opts.stage, chunk.seq, failed.map((r) => ({ item_key: r.item.key, attempts: r.attempts, error: r.error ?? 'failed' })));
       await store.markCommitted(tx, runId, chunk.seq, opts.results.length - failed.length, failed.length);
+      failpoint('in-commit');
       return { committed: true as const, items: opts.results.length - failed.length, failed: failed.length };
     });
   try {
+    failpoint('before-commit');
     let out: CommitOutcome;
     try {
       out = await attempt(false);
@@ -82,6 +85,7 @@ export async function commitChunk(opts: CommitOptions): Promise<CommitOutcome> {
       // A deferred statement failed: commit again, isolating each item in a savepoint.
       out = await attempt(true);
     }
+    failpoint('after-commit');
     await confirmAfterCommit(opts);
     return out;
   } catch (e) {

@@ -64,10 +64,22 @@ export interface RunStageOptions {
   monitor?: (run: OpenedRun, stage: Stage, control: RunControl) => StageMonitor;
 }
 
+/**
+ * Observes a canary or full stage in this process: metrics, stall detection, the error budget.
+ * It may stop the stage (`control.stop('error-budget' | 'stall', …)`) or pause the run.
+ */
 export interface StageMonitor {
+  /** Each item's final result (after retries). */
   itemDone?(ok: boolean, itemKey: string, error: string | undefined, attempts: number): void;
+  /** Each gate decision. */
+  effect?(effect: string, policy: string, status: string): void;
   chunkCommitted?(items: number, failed: number): void;
+  /** The run's row, about once a second (counts from every process of the run). */
   progress?(row: RunRow): void;
+  /** The run was paused (true) or resumed (false) by its control flag. */
+  paused?(paused: boolean): void;
+  /** Parts of the stage report this process knows better than the state store. */
+  reportExtras?(): Partial<Pick<ReportBody, 'errors' | 'throttle'>>;
   close?(): Promise<void> | void;
 }
 
@@ -209,6 +221,7 @@ async function processStage(
     dedupe: run.dedupe,
     transactionalConnection: plan.checkpoint.connection,
     dedupeInStateDb: run.dedupeInStateDb,
+    onOutcome: (e, status) => monitor.effect?.(e.name, e.backfill, status),
   });
 
   // The full stage skips what a sampled canary already committed (a `first` canary is its own key range).
@@ -252,10 +265,12 @@ async function processStage(
     if (row.control === 'abort') control.stop('abort', 'aborted by reprise abort');
     else if (row.control === 'pause' && !control.paused) {
       control.pause();
+      monitor.paused?.(true);
       await store.updateRun(runId, { status: 'paused' });
       events.event({ type: 'paused', run: runId, stage });
     } else if (row.control === 'run' && control.paused) {
       control.resume();
+      monitor.paused?.(false);
       await store.updateRun(runId, { status: 'running' });
       events.event({ type: 'resumed', run: runId, stage });
     }
@@ -344,7 +359,7 @@ async function processStage(
     let report: Report | undefined;
     let files: ReportPaths | undefined;
     try {
-      report = await stageReport(run, stage, startedAt, count, fingerprints, workers, [], { reason: stop.reason, detail: stop.detail }, 'aborted');
+      report = await stageReport(run, stage, startedAt, count, fingerprints, workers, [], { reason: stop.reason, detail: stop.detail }, 'aborted', monitor.reportExtras?.());
       files = await saveReport(run, report, opts.reportsDir);
     } catch {
       // the store may be the thing that is down; the stop itself is what matters
@@ -364,7 +379,7 @@ async function processStage(
   }
   const validations = stage === 'canary' ? await validateCanary(run) : [];
   const failedValidation = validations.some((v) => !v.ok);
-  const report = await stageReport(run, stage, startedAt, count, fingerprints, workers, validations, null, failedValidation ? 'validation-failed' : 'completed');
+  const report = await stageReport(run, stage, startedAt, count, fingerprints, workers, validations, null, failedValidation ? 'validation-failed' : 'completed', monitor.reportExtras?.());
   const files = await saveReport(run, report, opts.reportsDir);
   await store.recordEvent(runId, processId, 'stage-completed', { stage, report: report.hash, validationsFailed: validations.filter((v) => !v.ok).map((v) => v.name) });
   events.event({ type: 'finished', run: runId, stage, outcome: report.outcome, report: report.hash, files });
@@ -399,6 +414,7 @@ async function stageReport(
   validations: Report['validations'],
   abort: { reason: string; detail: string } | null,
   outcome: Report['outcome'],
+  extras: Partial<Pick<ReportBody, 'errors' | 'throttle'>> = {},
 ): Promise<Report> {
   const { store, runId, plan } = run;
   const finished = Date.now();
@@ -452,6 +468,7 @@ async function stageReport(
     preview: [],
     abort,
     workers,
+    ...extras,
   };
   return finalizeReport(body);
 }

@@ -1,0 +1,85 @@
+import type { Command } from 'commander';
+import { ExitCode, RepriseError } from '../../compiler/errors.js';
+import { runStage, type StageOutcome } from '../../executor/stages/run.js';
+import { contextOf } from '../main.js';
+import { cliRunEvents } from '../run-events.js';
+import { stateUrlOf } from '../state.js';
+import type { Output } from '../output.js';
+
+/** SIGINT/SIGTERM stop the stage cleanly (exit 4); a second signal leaves at once. */
+export function stopOnSignals(): { signal: AbortSignal; dispose(): void } {
+  const ac = new AbortController();
+  const onSignal = (): void => {
+    if (ac.signal.aborted) process.exit(ExitCode.stopped);
+    ac.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return { signal: ac.signal, dispose: () => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); } };
+}
+
+export function printOutcome(out: Output, o: StageOutcome): void {
+  if (o.reportFiles) out.info(`report    ${o.reportFiles.md}`);
+  out.result(
+    o.report ? `${o.stage} ${o.outcome} — report ${o.report.hash}` : `${o.stage} ${o.outcome}`,
+    { level: 'result', run: o.runId, stage: o.stage, outcome: o.outcome, report: o.report?.hash ?? null, files: o.reportFiles ?? null, stop: o.stop ?? null, exitCode: o.exitCode },
+  );
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('run a stage for real (canary, then full): verify approvals, go/no-go, process, report')
+    .argument('<plan>', 'plan file')
+    .requiredOption('--stage <stage>', 'canary | full')
+    .option('--approvals <dir>', 'approval files', 'approvals')
+    .option('--trust <file>', 'allowed_signers file (env REPRISE_TRUST)')
+    .option('--reports <dir>', 'report directory', 'reports')
+    .option('--workers <n>', 'workers in this process', '1')
+    .option('--metrics-port <port>', 'serve Prometheus metrics on this port')
+    .option('--manifest <file>', 'hold the run to this compiled manifest (its bytes must be canonical and its hash the plan\'s)')
+    .action(async (plan: string, opts: { stage: string; reports: string; workers: string; manifest?: string }, cmd: Command) => {
+      const { out, globals } = contextOf(cmd);
+      if (opts.stage !== 'canary' && opts.stage !== 'full') {
+        throw new RepriseError('USAGE', `--stage must be canary or full, got ${opts.stage}`, { hint: 'the dry-run has its own command: reprise dry-run <plan>' });
+      }
+      const workers = Number(opts.workers);
+      if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new RepriseError('USAGE', `--workers must be a whole number from 1 to 256, got ${opts.workers}`);
+      const stop = stopOnSignals();
+      try {
+        const outcome = await runStage({
+          plan,
+          stage: opts.stage,
+          stateUrl: stateUrlOf(globals),
+          workers,
+          reportsDir: opts.reports,
+          manifestFile: opts.manifest,
+          events: cliRunEvents(out),
+          signal: stop.signal,
+        });
+        printOutcome(out, outcome);
+        process.exitCode = outcome.exitCode;
+      } finally {
+        stop.dispose();
+      }
+    });
+}
+
+export function registerDryRun(program: Command): void {
+  program
+    .command('dry-run')
+    .description('count, run the handler over every item with every effect captured and none applied, fingerprint targets')
+    .argument('<plan>', 'plan file')
+    .option('--reports <dir>', 'report directory', 'reports')
+    .action(async (plan: string, opts: { reports: string }, cmd: Command) => {
+      const { out, globals } = contextOf(cmd);
+      const stop = stopOnSignals();
+      try {
+        const outcome = await runStage({ plan, stage: 'dry-run', stateUrl: stateUrlOf(globals), reportsDir: opts.reports, events: cliRunEvents(out), signal: stop.signal });
+        printOutcome(out, outcome);
+        process.exitCode = outcome.exitCode;
+      } finally {
+        stop.dispose();
+      }
+    });
+}
