@@ -245,7 +245,7 @@ function checkOne(source: ApprovalSource, input: VerifyApprovalsInput): Check {
     file = parseApprovalFile(source.bytes, source.file);
   } catch (e) {
     if (e instanceof RepriseError) {
-      const message = e.message.startsWith(`${source.file} `) ? e.message.slice(source.file.length + 1) : e.message;
+      const message = e.message.startsWith(`${source.file} is `) ? e.message.slice(source.file.length + 4) : e.message;
       return { ok: false, rejected: { file: source.file, code: e.code, message, ...(e.hint ? { hint: e.hint } : {}) } };
     }
     throw e;

@@ -65,6 +65,31 @@ describe('reprise keys', () => {
     expect(verifySshSig(await signer.sign('m'), 'm').ok).toBe(true);
   });
 
+  it('signs with a key held by ssh-agent, given its public key', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const dir = tempDir();
+    const key = sshKeygen(dir, 'agent_key', 'ed25519', 'only-the-agent-knows');
+    const agent = spawnSync('ssh-agent', ['-s', '-a', join(dir, 'agent.sock')], { encoding: 'utf8' });
+    const pid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    const saved = process.env.SSH_AUTH_SOCK;
+    process.env.SSH_AUTH_SOCK = join(dir, 'agent.sock');
+    try {
+      const askpass = join(dir, 'askpass.sh');
+      writeFileSync(askpass, "#!/bin/sh\necho only-the-agent-knows\n", { mode: 0o755 });
+      const add = spawnSync('ssh-add', ['-q', key], { encoding: 'utf8', env: { ...process.env, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force' } });
+      expect(add.status, add.stderr).toBe(0);
+      const signer = loadSigner(`${key}.pub`);
+      expect(signer.kind).toBe('ssh-keygen');
+      const v = verifySshSig(await signer.sign('m'), 'm');
+      expect(v.ok && v.key.fingerprint).toBe(signer.publicKey.fingerprint);
+    } finally {
+      if (saved === undefined) delete process.env.SSH_AUTH_SOCK;
+      else process.env.SSH_AUTH_SOCK = saved;
+      process.kill(pid);
+    }
+  });
+
   it('reports a wrong passphrase as KEY_SIGN_FAILED', async () => {
     const dir = tempDir();
     const key = sshKeygen(dir, 'locked', 'ed25519', 'right');
