@@ -95,6 +95,7 @@ function parseLine(text: string, line: number): LineResult {
   const cur = { s: text };
   const principalsTok = nextToken(cur);
   if ('error' in principalsTok) return { message: `principals: ${principalsTok.error}` };
+  if (KNOWN_SSH_KEY_TYPES.has(principalsTok.value)) return { message: 'the line starts with the key type: principals come first (`alice@example.com ssh-ed25519 AAAA…`)' };
   let written = principalsTok.value;
   if (written.length >= 2 && written.startsWith('"') && written.endsWith('"')) written = written.slice(1, -1);
   if (written.includes('"')) return { message: 'principals: misplaced double quote' };

@@ -54,6 +54,7 @@ describe('allowed_signers parsing', () => {
       `erin@example.com valid-after=2026-01-01 ${a.publicKeyLine}`,
       `frank@example.com valid-before=20261301 ${a.publicKeyLine}`,
       'lonely',
+      a.publicKeyLine,
     ].join('\n');
     const e = trustError(text);
     expect(e.code).toBe('TRUST_FILE_INVALID');
@@ -61,7 +62,8 @@ describe('allowed_signers parsing', () => {
     expect(e.message).toContain('line 2:');
     expect(e.message).toContain('line 3:');
     const problems = (e.details as { problems: Array<{ line: number }> }).problems;
-    expect(problems.map((p) => p.line)).toEqual([2, 3, 4, 5, 6, 7, 8]);
+    expect(problems.map((p) => p.line)).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(problems.at(-1)).toMatchObject({ message: expect.stringContaining('principals come first') });
   });
 
   it('refuses a key line whose blob is another type than it says', () => {
