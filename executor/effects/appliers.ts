@@ -33,6 +33,8 @@ export interface Applier {
   readBefore?(args: Record<string, unknown>, runner?: SqlRunner): Promise<Record<string, unknown> | null>;
   /** Whether `reverse` needs the `before` row. */
   readonly needsBefore: boolean;
+  /** Loads what the applier needs up front (module effects), so a broken module fails the start, not every item. */
+  preload?(): Promise<void>;
   /** Applies the declared compensation; absent when the effect declares none. */
   reverse?(args: Record<string, unknown>, before: Record<string, unknown> | null, ctx: ApplyContext): Promise<void>;
 }
@@ -184,6 +186,14 @@ function moduleApplier(e: ModuleEffect, planDir: string): Applier {
   return {
     effect: e,
     needsBefore: false,
+    async preload() {
+      fn ??= loadExport(path, e.export);
+      await fn;
+      if (e.reverse) {
+        rev ??= loadExport(path, e.reverse.export);
+        await rev;
+      }
+    },
     async apply(args, ctx) {
       fn ??= loadExport(path, e.export);
       return (await fn)(args, { signal: ctx.signal, runId: ctx.runId, itemKey: ctx.itemKey, dedupeKey: ctx.dedupeKey });

@@ -90,6 +90,7 @@ export async function openRun(opts: OpenOptions): Promise<OpenedRun> {
 
     const handler: Handler = opts.withoutHandler ? async () => undefined : await loadHandler(resolve(planDir, plan.processing.handler));
     const appliers = createAppliers(plan, targets, planDir, opts.env ?? process.env);
+    if (!opts.withoutHandler) for (const a of appliers.values()) await a.preload?.();
     return {
       compiled,
       manifest,

@@ -54,9 +54,15 @@ export function copyPlan(plan: string, patch: Patch = {}, edit?: (data: Record<s
   return { dir, path, data };
 }
 
+/** A temp dir inside the repository (.tmp/), where modules of a plan can import the repository's dependencies. */
+export function repoTempDir(prefix: string): string {
+  const base = resolve(import.meta.dirname, '..', '..', '.tmp');
+  mkdirSync(base, { recursive: true });
+  return mkdtempSync(join(base, `${prefix}-`));
+}
+
 /** Writes a plan (an object) and files (name -> content) into a fresh temp dir. */
-export function writePlan(name: string, data: Record<string, unknown>, files: Record<string, string> = {}): PlanCopy {
-  const dir = mkdtempSync(join(tmpdir(), 'reprise-plan-'));
+export function writePlan(name: string, data: Record<string, unknown>, files: Record<string, string> = {}, dir = mkdtempSync(join(tmpdir(), 'reprise-plan-'))): PlanCopy {
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module', private: true }));
   for (const [f, content] of Object.entries(files)) {
     mkdirSync(dirname(join(dir, f)), { recursive: true });

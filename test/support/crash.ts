@@ -1,0 +1,150 @@
+/**
+ * The crash scenario shared by the crash test and the chaos harness: a table of items in a
+ * window, a sink table with no unique constraint, and a plan with every policy — a transactional
+ * non-idempotent sql effect, an idempotent sql upsert, a suppressed effect, and dedupe effects
+ * with both deliveries — whose effects all write to the sink.
+ */
+import { copyFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { repoTempDir, writePlan, type PlanCopy } from './plans.js';
+
+const fixtures = resolve(import.meta.dirname, '..', 'fixtures', 'crash');
+
+export async function seedCrashDb(url: string, n: number): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query(`
+      create table items (id bigint primary key, grp int not null, amount numeric not null, created_at timestamptz not null);
+      create table totals (id bigint primary key, amount numeric not null);
+      create table sink (effect text not null, item text not null, dedupe_key text, at timestamptz not null default clock_timestamp());
+      create index sink_effect_item on sink (effect, item);`);
+    await c.query(
+      `insert into items select g, g % 50, (g * 31) % 1000, timestamptz '2026-01-01' + (g % 2000000) * interval '1 second' from generate_series(1, $1::int) g`,
+      [n],
+    );
+    // Outside the window: must never be touched.
+    await c.query(`insert into items values (-1, 0, 1, '2025-12-31T23:59:59Z'), (-2, 0, 1, '2026-02-01T00:00:00Z')`);
+  } finally {
+    await c.end();
+  }
+}
+
+export interface CrashPlanOptions {
+  n: number;
+  namespace: string;
+  chunkSize?: number;
+  concurrency?: number;
+  itemsPerSecond?: number;
+  dedupeStore?: 'postgres' | 'redis';
+}
+
+export function crashPlan(o: CrashPlanOptions): PlanCopy {
+  const plan = writePlan('crash-test', {
+    reprise: 1,
+    name: 'crash-test',
+    revision: 1,
+    owner: 'reliability',
+    author: 'tester@example.com',
+    reason: 'Fault-injection scenario: every policy, a sink without unique constraints.',
+    connections: { db: { env: 'CRASH_DB_URL' }, ...(o.dedupeStore === 'redis' ? { cache: { env: 'CRASH_REDIS_URL' } } : {}) },
+    selection: {
+      connection: 'db',
+      query: 'select id, grp, amount from items where created_at >= :window_start and created_at < :window_end',
+      key: 'id',
+      window: { start: '2026-01-01T00:00:00Z', end: '2026-02-01T00:00:00Z' },
+      expect: { min: o.n, max: o.n },
+    },
+    processing: { handler: './crash.handler.ts', timeoutMs: 15_000, retries: { max: 2, backoffMs: 20 } },
+    sideEffects: [
+      { name: 'write_result', kind: 'sql', connection: 'db', statement: "insert into sink (effect, item) values ('write_result', :id)", idempotent: false, backfill: 'replay', live: 'none' },
+      { name: 'upsert_total', kind: 'sql', connection: 'db', statement: 'insert into totals (id, amount) values (:id, :amount) on conflict (id) do update set amount = excluded.amount', backfill: 'replay', live: 'apply' },
+      { name: 'notify', kind: 'module', module: './sink.ts', export: 'notify', args: ['id'], backfill: 'suppress', live: 'apply' },
+      { name: 'publish_alo', kind: 'module', module: './sink.ts', export: 'publishAlo', args: ['id'], backfill: 'dedupe', live: 'dedupe', dedupeKey: 'alo:{id}', delivery: 'at-least-once' },
+      { name: 'publish_amo', kind: 'module', module: './sink.ts', export: 'publishAmo', args: ['id'], backfill: 'dedupe', live: 'dedupe', dedupeKey: 'amo:{id}', delivery: 'at-most-once' },
+    ],
+    dedupe: { store: o.dedupeStore ?? 'postgres', connection: o.dedupeStore === 'redis' ? 'cache' : 'db', namespace: o.namespace, ttl: '1d' },
+    rate: { itemsPerSecond: o.itemsPerSecond ?? 100_000, concurrency: o.concurrency ?? 8, chunkSize: o.chunkSize ?? 200, maxConnections: (o.concurrency ?? 8) + 2 },
+    canary: { size: 10, pick: 'first' },
+    checkpoint: { connection: 'db' },
+  }, {}, repoTempDir('crash-plan'));
+  copyFileSync(join(fixtures, 'crash.handler.ts'), join(plan.dir, 'crash.handler.ts'));
+  copyFileSync(join(fixtures, 'sink.ts'), join(plan.dir, 'sink.ts'));
+  return plan;
+}
+
+export interface Invariants {
+  items: number;
+  itemsProcessed: number;
+  itemsLost: number;
+  outsideWindow: number;
+  suppressApplied: number;
+  transactionalDuplicates: number;
+  amoDuplicates: number;
+  amoLost: number;
+  aloMissing: number;
+  aloRedelivered: number;
+  aloRedeliveredWithoutUnconfirmedClaim: number;
+  amoLostWithoutUnconfirmedClaim: number;
+  committedChunksRerun: number;
+  ledgerWithoutSink: number;
+  sinkWithoutLedger: number;
+}
+
+/** Counts every invariant of the crash scenario. `unconfirmed` = dedupe keys seen unconfirmed at a kill. */
+export async function checkInvariants(url: string, runId: string, n: number, unconfirmed: Set<string>): Promise<Invariants> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  const one = async (sql: string, params: unknown[] = []): Promise<number> => Number((await c.query(sql, params)).rows[0].n);
+  try {
+    const aloDup = (await c.query(`select item from sink where effect = 'publish_alo' group by item having count(*) > 1`)).rows.map((r) => `alo:${r.item}`);
+    const amoMissing = (await c.query(`select i.id::text as item from items i where i.id > 0 and not exists (select 1 from sink s where s.effect = 'publish_amo' and s.item = i.id::text)`)).rows.map((r) => `amo:${r.item}`);
+    return {
+      items: n,
+      itemsProcessed: await one(`select count(distinct item_key)::int as n from reprise.ledger where run_id = $1 and effect = 'write_result' and status = 'applied'`, [runId]),
+      itemsLost: await one(`select count(*)::int as n from items i where i.id > 0 and not exists (select 1 from sink s where s.effect = 'write_result' and s.item = i.id::text)`),
+      outsideWindow: await one(`select count(*)::int as n from sink where item::bigint < 0`),
+      suppressApplied: await one(`select count(*)::int as n from sink where effect = 'notify'`),
+      transactionalDuplicates: await one(`select count(*)::int as n from (select item from sink where effect = 'write_result' group by item having count(*) > 1) d`),
+      amoDuplicates: await one(`select count(*)::int as n from (select item from sink where effect = 'publish_amo' group by item having count(*) > 1) d`),
+      amoLost: amoMissing.length,
+      aloMissing: await one(`select count(*)::int as n from items i where i.id > 0 and not exists (select 1 from sink s where s.effect = 'publish_alo' and s.item = i.id::text)`),
+      aloRedelivered: aloDup.length,
+      aloRedeliveredWithoutUnconfirmedClaim: aloDup.filter((k) => !unconfirmed.has(k)).length,
+      amoLostWithoutUnconfirmedClaim: amoMissing.filter((k) => !unconfirmed.has(k)).length,
+      committedChunksRerun: await one(
+        `select count(*)::int as n from sink s
+           join reprise.ledger l on l.run_id = $1 and l.item_key = s.item and l.effect = s.effect
+           join reprise.chunks ch on ch.run_id = l.run_id and ch.seq = l.chunk_seq
+          where s.effect in ('publish_alo', 'publish_amo') and ch.committed_at is not null and s.at > ch.committed_at`,
+        [runId],
+      ),
+      ledgerWithoutSink: await one(
+        `select count(*)::int as n from reprise.ledger l where l.run_id = $1 and l.status = 'applied' and l.effect in ('write_result', 'publish_alo', 'publish_amo')
+           and not exists (select 1 from sink s where s.effect = l.effect and s.item = l.item_key)`,
+        [runId],
+      ),
+      sinkWithoutLedger: await one(
+        `select count(*)::int as n from (select distinct effect, item from sink) s
+          where not exists (select 1 from reprise.ledger l where l.run_id = $1 and l.effect = s.effect and l.item_key = s.item and l.status in ('applied', 'claimed'))`,
+        [runId],
+      ),
+    };
+  } finally {
+    await c.end();
+  }
+}
+
+/** Dedupe keys currently claimed but not confirmed (call right after a kill). */
+export async function unconfirmedClaims(url: string, namespace: string): Promise<string[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query(`select key from reprise.dedupe_keys where namespace = $1 and state = 'claimed'`, [namespace])).rows.map((r) => r.key);
+  } catch {
+    return [];
+  } finally {
+    await c.end();
+  }
+}
