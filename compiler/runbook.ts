@@ -122,7 +122,7 @@ function runPlan({ plan: p }: Ctx): string {
       out.push('', indent(fence('sql', p.liveBoundary.watermark.query), '  '), '');
     }
   }
-  out.push(`- **Count guard**: between ${num(expect.min)} and ${num(expect.max)} items. The ${p.selection ? 'selection is counted in a READ ONLY snapshot' : 'file is counted'} before anything runs and the run refuses outside this range; canary and full re-check the count against the dry-run's.`);
+  out.push(`- **Count guard**: between ${num(expect.min)} and ${num(expect.max)} items. The ${p.selection ? 'selection is counted in a READ ONLY snapshot' : 'events in scope are counted'} before anything runs and the run refuses outside this range; canary and full re-check the count against the dry-run's.`);
   out.push(`- **Ordering**: ${orderingText(ordering)}`);
 
   const r = p.rate;

@@ -84,3 +84,15 @@ describe('manifest', () => {
     expect(c.manifest.files.source?.sha256).toMatch(/^[0-9a-f]{64}$/);
   });
 });
+
+describe('module effects', () => {
+  it('are pinned by the sha256 of their bytes, like the handler', async () => {
+    const dir = fixture('');
+    const text = readFileSync(fixture('with-module.yaml'), 'utf8');
+    const a = await compileSource(textSource(text, dir));
+    expect(a.manifest.files.modules).toEqual([{ effect: 'recompute_cache', path: './effect-module.ts', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) }]);
+    const b = await compileSource(textSource(text, dir, 'plan.yaml', { './effect-module.ts': `${readFileSync(fixture('effect-module.ts'), 'utf8')} ` }));
+    expect(b.hash).not.toBe(a.hash);
+    expect(b.manifest.files.handler).toEqual(a.manifest.files.handler);
+  });
+});

@@ -116,3 +116,15 @@ describe('runbook', () => {
     expect(rev).toMatch(/### `send_push_unconfirmed` \(http, suppress\)\n\n.*--status suppressed.*\n- Reverse: nothing to reverse/);
   });
 });
+
+describe('runbook of a module effect', () => {
+  it('pins the module and says how its reverse works', async () => {
+    const c = await compileSource(fsPlanSource(join(root, 'test', 'compiler', 'fixtures', 'with-module.yaml')));
+    const md = renderRunbook(c);
+    expect(md).toContain(`| module of \`recompute_cache\` | \`./effect-module.ts\` | \`${c.manifest.files.modules[0]!.sha256}\` |`);
+    expect(md).toContain('| `recompute_cache` | module | `apply` of `./effect-module.ts` | **replay** | apply | — | — | declared |');
+    expect(md).toContain('calls `undo` of `./effect-module.ts` with the call\'s arguments.');
+    expect(md).toContain('Protect probes: **none**');
+    expect(md).toContain('**Dedupe store**: none');
+  });
+});
