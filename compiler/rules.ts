@@ -9,6 +9,7 @@ import type { Diagnostic } from './errors.js';
 import type { LoadedYaml, PlanPath } from './load.js';
 import { parseNamedSql } from './sql-params.js';
 import { parseTemplate, TemplateSyntaxError } from './template.js';
+import { isInstant } from './timestamp.js';
 
 export interface RuleContext {
   data: Record<string, unknown>;
@@ -44,11 +45,11 @@ export function checkRules(ctx: RuleContext): Diagnostic[] {
 type Report = (code: string, path: PlanPath, message: string, hint: string, which?: 'key' | 'value') => void;
 type Rule = (ctx: RuleContext, report: Report) => void;
 
+/** The instant a timestamp names, or undefined when it is not one (the schema reports that). */
 const timeOf = (v: unknown): number | undefined => {
   const s = str(v);
-  if (!s) return undefined;
-  const t = Date.parse(s);
-  return Number.isNaN(t) ? undefined : t;
+  if (!s || !isInstant(s)) return undefined;
+  return Date.parse(s.replace(' ', 'T'));
 };
 
 /** Every place a plan names a connection, with the kind of server that use implies. */

@@ -8,6 +8,7 @@ import addFormatsModule from 'ajv-formats';
 import type { Diagnostic } from './errors.js';
 import type { LoadedYaml, PlanPath } from './load.js';
 import { readSchema } from './paths.js';
+import { isInstant } from './timestamp.js';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
 
@@ -29,6 +30,7 @@ function compiled(): CompiledSchema {
     const schema = readSchema('plan.schema.json');
     const ajv = new Ajv2020({ allErrors: true, discriminator: true, strict: true, strictRequired: false, strictTuples: false, allowUnionTypes: true });
     addFormats(ajv);
+    ajv.addFormat('date-time', { type: 'string', validate: isInstant });
     cached = { ajv, validate: ajv.compile(schema), schema };
   }
   return cached;
@@ -303,7 +305,7 @@ function toDiagnostic(e: ErrorObject, loaded: LoadedYaml, schema: Record<string,
       return {
         code: 'INVALID_TIMESTAMP',
         message: `${field} must be an ISO 8601 ${String(params.format)} with a zone, got ${preview(valueAt(loaded.data, path))}`,
-        hint: 'write it like 2026-10-01T00:00:00Z',
+        hint: 'write it like 2026-10-01T00:00:00Z (a date that exists, a zone, no leap second)',
         at: loaded.locate(path),
         path,
       };

@@ -6,7 +6,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DIAGNOSTIC_CODES } from '../../compiler/codes.js';
-import { fixture, problemsOf, root } from './helpers.js';
+import { checkPlan } from '../../compiler/compile.js';
+import { isInstant } from '../../compiler/timestamp.js';
+import { fixture, problemsOf, root, textSource } from './helpers.js';
 
 /** fixture file -> the one problem it must produce. */
 const CASES: Array<{ file: string; code: string; line: number; col: number }> = [
@@ -107,5 +109,31 @@ describe('several problems at once', () => {
       'UNDECLARED_CONNECTION 22:17',
     ]);
     expect(problems[1]!.hint).toContain('timeoutMs');
+  });
+});
+
+describe('timestamps', () => {
+  const valid = readFileSync(fixture('valid.yaml'), 'utf8');
+  const withStart = (ts: string) => checkPlan(textSource(valid.replace('start: 2026-01-01T00:00:00Z', `start: "${ts}"`), fixture(''))).diagnostics;
+
+  it.each(['2026-06-30T23:59:60Z', '2026-02-30T00:00:00Z', '2026-13-01T00:00:00Z', '2026-01-01T00:00:00+25:00', '2026-01-01T00:00:00', '2026-01-01'])(
+    'refuses %s as INVALID_TIMESTAMP at its position (never an internal error)',
+    (ts) => {
+      expect(withStart(ts).map((d) => `${d.code} ${d.at?.line}:${d.at?.col}`)).toEqual(['INVALID_TIMESTAMP 14:20']);
+    },
+  );
+
+  it.each(['2024-02-29T00:00:00Z', '2026-01-01T01:00:00+01:00', '2026-01-01t00:00:00.5z'])('accepts %s', (ts) => {
+    expect(withStart(ts)).toEqual([]);
+  });
+
+  it('isInstant agrees with Date on every date it accepts', () => {
+    for (const ts of ['2026-01-31T23:59:59.999Z', '2000-02-29T12:00:00-05:30', '1999-12-31 23:59:59Z']) {
+      expect(isInstant(ts), ts).toBe(true);
+      expect(Number.isFinite(Date.parse(ts.replace(' ', 'T')))).toBe(true);
+    }
+    expect(isInstant('2100-02-29T00:00:00Z')).toBe(false);
+    expect(isInstant('2000-02-29T00:00:00Z')).toBe(true);
+    expect(isInstant('0000-02-29T00:00:00Z')).toBe(true);
   });
 });
