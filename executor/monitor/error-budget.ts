@@ -68,9 +68,7 @@ export class ErrorBudget {
   private items = 0;
   private failures = 0;
   private trip: ErrorBudgetTrip | null = null;
-  private readonly first: ErrorSample[] = [];
-  private readonly recent: ErrorSample[] = [];
-  private lastMessage = '';
+  private readonly samples: FailureSampler;
 
   constructor(opts: ErrorBudgetOptions) {
     if (!Number.isInteger(opts.errorWindow) || opts.errorWindow < 1) throw new RangeError('errorWindow must be a positive integer');
@@ -78,6 +76,7 @@ export class ErrorBudget {
     this.opts = { maxSamples: 20, maxMessageLength: 2000, ...opts };
     this.now = opts.now ?? Date.now;
     this.window = new Uint8Array(opts.errorWindow);
+    this.samples = new FailureSampler({ maxSamples: this.opts.maxSamples, maxMessageLength: this.opts.maxMessageLength, now: this.now });
   }
 
   /** Failures the window may hold without aborting: ⌊maxErrorRate × errorWindow⌋. */
@@ -108,16 +107,16 @@ export class ErrorBudget {
     this.windowFailures++;
     this.consecutive++;
     this.failures++;
-    this.keep(sample);
+    const lastMessage = this.samples.add(sample).message;
     if (this.trip) return this.trip;
     const max = this.opts.maxConsecutiveErrors;
     if (max > 0 && this.consecutive >= max) {
-      this.trip = this.makeTrip('consecutive-errors', `${this.consecutive} items failed in a row (abort.maxConsecutiveErrors is ${max}); last error: ${clip(this.lastMessage, 200)}`);
+      this.trip = this.makeTrip('consecutive-errors', `${this.consecutive} items failed in a row (abort.maxConsecutiveErrors is ${max}); last error: ${clip(lastMessage, 200)}`);
     } else if (this.windowFailures > this.allowedFailures) {
       const pct = `${((this.windowFailures / this.filled) * 100).toFixed(1)}%`;
       this.trip = this.makeTrip(
         'error-rate',
-        `${this.windowFailures} of the last ${this.filled} items failed (${pct}); abort.maxErrorRate ${this.opts.maxErrorRate} over abort.errorWindow ${this.opts.errorWindow} allows ${this.allowedFailures}; last error: ${clip(this.lastMessage, 200)}`,
+        `${this.windowFailures} of the last ${this.filled} items failed (${pct}); abort.maxErrorRate ${this.opts.maxErrorRate} over abort.errorWindow ${this.opts.errorWindow} allows ${this.allowedFailures}; last error: ${clip(lastMessage, 200)}`,
       );
     }
     return this.trip;
@@ -130,26 +129,7 @@ export class ErrorBudget {
 
   /** The report's `errors`: every failure counted, the first and most recent sampled, in order. */
   errors(): ReportErrors {
-    return { total: this.failures, samples: [...this.first, ...this.recent] };
-  }
-
-  private keep(input: FailureInput | undefined): void {
-    const message = clip(input?.message ?? messageOf(input?.error) ?? 'failed', this.opts.maxMessageLength);
-    this.lastMessage = message;
-    const at = input?.at === undefined ? new Date(this.now()) : new Date(input.at);
-    const sample: ErrorSample = {
-      itemKey: input?.itemKey ?? '(unknown)',
-      attempt: Math.max(1, Math.floor(input?.attempt ?? 1)),
-      message,
-      at: Number.isNaN(at.getTime()) ? new Date(this.now()).toISOString() : at.toISOString(),
-    };
-    const firstMax = Math.ceil(this.opts.maxSamples / 2);
-    const recentMax = this.opts.maxSamples - firstMax;
-    if (this.first.length < firstMax) this.first.push(sample);
-    else if (recentMax > 0) {
-      this.recent.push(sample);
-      if (this.recent.length > recentMax) this.recent.shift();
-    }
+    return this.samples.errors();
   }
 
   private makeTrip(reason: ErrorBudgetTrip['reason'], detail: string): ErrorBudgetTrip {
@@ -157,10 +137,70 @@ export class ErrorBudget {
   }
 }
 
-function messageOf(err: unknown): string | undefined {
+export interface FailureSamplerOptions {
+  /** Samples kept: the first half and the most recent half. @defaultValue 20 */
+  maxSamples?: number;
+  /** Longest message kept per sample. @defaultValue 2000 */
+  maxMessageLength?: number;
+  /** Clock for samples without `at` (epoch ms). @defaultValue Date.now */
+  now?: () => number;
+}
+
+/**
+ * A bounded sample of failures for a report's `errors`: the first ones (how it started) and the
+ * most recent ones (how it is going), messages clipped, whatever was thrown (an Error, a string,
+ * `null`) turned into a message.
+ */
+export class FailureSampler {
+  private readonly maxSamples: number;
+  private readonly maxMessageLength: number;
+  private readonly now: () => number;
+  private readonly first: ErrorSample[] = [];
+  private readonly recent: ErrorSample[] = [];
+  private total = 0;
+
+  constructor(opts: FailureSamplerOptions = {}) {
+    this.maxSamples = Math.max(0, opts.maxSamples ?? 20);
+    this.maxMessageLength = Math.max(1, opts.maxMessageLength ?? 2000);
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Counts one failure and keeps it if it is among the first or the most recent; returns the sample. */
+  add(input: FailureInput | undefined): ErrorSample {
+    this.total++;
+    const message = clip(input?.message ?? messageOf(input?.error) ?? 'failed', this.maxMessageLength);
+    const at = input?.at === undefined ? new Date(this.now()) : new Date(input.at);
+    const sample: ErrorSample = {
+      itemKey: input?.itemKey ?? '(unknown)',
+      attempt: Math.max(1, Math.floor(input?.attempt ?? 1)),
+      message,
+      at: Number.isNaN(at.getTime()) ? new Date(this.now()).toISOString() : at.toISOString(),
+    };
+    const firstMax = Math.ceil(this.maxSamples / 2);
+    const recentMax = this.maxSamples - firstMax;
+    if (this.first.length < firstMax) this.first.push(sample);
+    else if (recentMax > 0) {
+      this.recent.push(sample);
+      if (this.recent.length > recentMax) this.recent.shift();
+    }
+    return sample;
+  }
+
+  errors(): ReportErrors {
+    return { total: this.total, samples: [...this.first, ...this.recent] };
+  }
+}
+
+/** The message of anything thrown: an Error's message (or name), a string, JSON of the rest. */
+export function messageOf(err: unknown): string | undefined {
   if (err === undefined) return undefined;
   if (err instanceof Error) return err.message || err.name;
-  return typeof err === 'string' ? err : JSON.stringify(err) ?? String(err);
+  if (typeof err === 'string') return err || 'failed';
+  try {
+    return JSON.stringify(err) ?? String(err);
+  } catch {
+    return String(err);
+  }
 }
 
 function clip(s: string, max: number): string {

@@ -9,25 +9,25 @@ interface EventBase {
   stage: ReportStage;
 }
 
-/** The stage starts (after the count guard). */
+/** The stage starts (after the count guard). The run id names the plan and revision. */
 export interface StartEvent extends EventBase {
   type: 'start';
-  plan: string;
-  revision: number;
   manifest: string;
   /** Items the stage will process. */
   total: number;
+  /** Workers in this process, and the process's id (`host:pid:random`). */
   workers?: number;
+  process?: string;
 }
 
 /** A chunk committed. */
 export interface ChunkEvent extends EventBase {
   type: 'chunk';
   seq: number;
-  /** Items in the chunk, and how many of them failed. */
+  /** Items of the chunk that succeeded, and those that failed after their retries. */
   items: number;
   failed: number;
-  /** Stage totals after this chunk. */
+  /** Stage totals after this chunk (every process of the run; as of the last second). */
   done: number;
   total: number;
   ratePerSecond: number;
@@ -38,8 +38,9 @@ export interface ChunkEvent extends EventBase {
 export interface ThrottledEvent extends EventBase {
   type: 'throttled';
   probe: string;
-  value: number;
-  max: number;
+  /** The probe's last value and its limit (null when unknown). */
+  value: number | null;
+  max: number | null;
 }
 
 /** Processing goes on again after a throttle, a pause or a stall. */
@@ -50,20 +51,23 @@ export interface ResumedEvent extends EventBase {
   afterMs: number;
 }
 
-/** No committed progress for `stallAfter`; `action` is the plan's onStall. */
+/**
+ * No committed progress for `stallAfter`. `action` is the plan's onStall, already taken (the
+ * pause flag set, or the stop begun); `webhook` says whether an alert is being POSTed (its
+ * delivery is logged).
+ */
 export interface StalledEvent extends EventBase {
   type: 'stalled';
   lastProgressAt: string;
   stalledForSeconds: number;
   action: 'alert' | 'pause' | 'abort';
-  /** Whether the alert webhook accepted the alert (null when none is configured). */
-  alerted: boolean | null;
+  webhook: boolean;
 }
 
-/** The stage paused (reprise pause, or onStall: pause). */
+/** The stage paused: its control flag is `pause` (reprise pause, or onStall: pause; the run's events say who). */
 export interface PausedEvent extends EventBase {
   type: 'paused';
-  by: string;
+  by?: string;
   reason?: string;
 }
 
@@ -86,15 +90,19 @@ export interface ErrorEvent extends EventBase {
   code?: string;
 }
 
-/** The stage ended; the report is written. */
+/**
+ * The stage ended and its report is written (`joined`: another process of the run completed the
+ * stage and wrote the report; `already-completed`: nothing was left to do). Counts are the run's
+ * as of the end; `durationMs` is this process's.
+ */
 export interface FinishedEvent extends EventBase {
   type: 'finished';
-  outcome: 'completed' | 'aborted' | 'paused' | 'failed' | 'validation-failed';
-  done: number;
-  failed: number;
-  total: number;
-  durationMs: number;
-  report: { hash: string; json: string; md: string; html?: string } | null;
+  outcome: 'completed' | 'validation-failed' | 'joined' | 'already-completed';
+  done?: number;
+  failed?: number;
+  total?: number;
+  durationMs?: number;
+  report: { hash: string; json?: string; md?: string; html?: string } | null;
 }
 
 export type RunEvent = StartEvent | ChunkEvent | ThrottledEvent | ResumedEvent | StalledEvent | PausedEvent | AbortedEvent | ErrorEvent | FinishedEvent;
@@ -103,9 +111,17 @@ export type RunEventType = RunEvent['type'];
 /** Every event type, in lifecycle order. */
 export const RUN_EVENT_TYPES: readonly RunEventType[] = ['start', 'chunk', 'throttled', 'resumed', 'stalled', 'paused', 'aborted', 'error', 'finished'];
 
+/** An event of a type this module does not describe (the executor's `preflight`, say): written as is. */
+export interface OtherEvent {
+  type: string;
+  run: string;
+  stage: string;
+  [field: string]: unknown;
+}
+
 export interface EventWriter {
   /** Writes one event as one line. */
-  emit(event: RunEvent): void;
+  emit(event: RunEvent | OtherEvent): void;
 }
 
 export interface EventWriterOptions {

@@ -38,8 +38,8 @@ export interface ProgressSnapshot {
   ratePerSecond: number;
   /** Seconds left at the current rate, or null when unknown (rate 0). */
   etaSeconds: number | null;
-  /** The probe holding the run at zero, with its last value, or null. */
-  throttle: { probe: string; value: number } | null;
+  /** The probe holding the run at zero, with its last value (null when unknown), or null. */
+  throttle: { probe: string; value: number | null } | null;
 }
 
 export type ProgressMode = 'tty' | 'plain' | 'json';
@@ -86,7 +86,7 @@ export function formatProgressLine(s: ProgressSnapshot, opts: FormatOptions = {}
     `ETA ${s.etaSeconds === null ? '–' : formatElapsed(s.etaSeconds * 1000)}`,
     s.failed > 0 ? paint(ANSI.red, `errors ${formatCount(s.failed)}`) : 'errors 0',
   ];
-  if (s.throttle) parts.push(paint(ANSI.yellow, `throttled ${s.throttle.probe}=${roundValue(s.throttle.value)}`));
+  if (s.throttle) parts.push(paint(ANSI.yellow, `throttled ${s.throttle.probe}${s.throttle.value === null ? '' : `=${roundValue(s.throttle.value)}`}`));
   parts.push(paintStatus(s.status, paint));
   const line = parts.join('  ');
   return fit(line, opts.width ?? 120, color);

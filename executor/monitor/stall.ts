@@ -80,14 +80,18 @@ export class StallWatch {
     }
   }
 
-  /** Stops judging (an operator paused the run). An ongoing episode stays open until progress. */
+  /** Stops judging (an operator paused the run, or a protect probe holds it at zero). */
   suspend(): void {
     this.suspended = true;
   }
 
-  /** Judges again, with the clock restarted now. */
+  /**
+   * Judges again, with the clock restarted now. An open episode closes without `onRecover` (the
+   * run was paused, not recovered), so a run that is still stuck after a resume alerts again.
+   */
   resume(): void {
     this.suspended = false;
+    this.stalledNow = false;
     this.lastProgressAt = this.now();
   }
 

@@ -21,7 +21,9 @@ import { emptyEffectCounts, finalizeReport, ThroughputRecorder, writeReportFiles
 import type { ChunkBounds, ChunkStage, RunRow, Stage } from '../store/store.js';
 import { actor } from '../store/store.js';
 import type { Fingerprint } from '../targets.js';
-import { alwaysHealthy, LocalTokenBucket, sleep, type LiveGuard, type RateLimiter } from '../throttle/limiter.js';
+import { alwaysHealthy, LocalTokenBucket, sleep, type LiveGuard, type RateLimiter, type ThrottleState } from '../throttle/limiter.js';
+import type { RunMetrics } from '../monitor/metrics.js';
+import { createStageMonitor, runMetricsFor, stageTotal } from '../monitor/stage-monitor.js';
 import { RunControl } from './control.js';
 import { controlDirOf, takeControlRequest, writeStatusSnapshot, clearStatusSnapshot } from './control-file.js';
 import { dryRun, logFor, reportFingerprints } from './dry-run.js';
@@ -60,8 +62,13 @@ export interface RunStageOptions {
   /** Shared rate limiter and live guard (default: a local token bucket, no probes). */
   limiter?: (run: OpenedRun) => Promise<RateLimiter>;
   guard?: (run: OpenedRun, control: RunControl) => Promise<LiveGuard>;
-  /** Hooks for metrics, stall detection and the error budget. */
+  /**
+   * Hooks for metrics, stall detection and the error budget.
+   * @defaultValue createStageMonitor (executor/monitor/stage-monitor.ts): metrics, the plan's error budget and stall watch
+   */
   monitor?: (run: OpenedRun, stage: Stage, control: RunControl) => StageMonitor;
+  /** Receives the stage's Prometheus metrics once the run is open (the CLI serves them on --metrics-port). Default monitor only. */
+  metrics?: (metrics: RunMetrics) => void;
 }
 
 /**
@@ -78,8 +85,10 @@ export interface StageMonitor {
   progress?(row: RunRow): void;
   /** The run was paused (true) or resumed (false) by its control flag. */
   paused?(paused: boolean): void;
-  /** Parts of the stage report this process knows better than the state store. */
-  reportExtras?(): Partial<Pick<ReportBody, 'errors' | 'throttle'>>;
+  /** This process's live guard, about once a second. */
+  throttle?(state: ThrottleState): void;
+  /** Parts of the stage report this process knows better than the state store (`base`: what the store says). */
+  reportExtras?(base: Pick<ReportBody, 'errors' | 'throttle'>): Partial<Pick<ReportBody, 'errors' | 'throttle'>>;
   close?(): Promise<void> | void;
 }
 
@@ -212,7 +221,12 @@ async function processStage(
 
   const limiter: RateLimiter = opts.limiter ? await opts.limiter(run) : new LocalTokenBucket(plan.rate.itemsPerSecond);
   const guard = opts.guard ? await opts.guard(run, control) : alwaysHealthy;
-  const monitor = opts.monitor?.(run, stage, control) ?? {};
+  let metrics: RunMetrics | undefined;
+  if (opts.metrics && !opts.monitor) {
+    metrics = runMetricsFor(run, stage);
+    opts.metrics(metrics);
+  }
+  const monitor: StageMonitor = opts.monitor ? opts.monitor(run, stage, control) : createStageMonitor({ run, stage, control, metrics, events, env: opts.env });
   const gate = new EffectsGate({
     plan,
     runId,
@@ -234,6 +248,9 @@ async function processStage(
   }
 
   const startedAt = (await store.getRun(runId))?.started_at ?? new Date();
+  // Running a stage again after an abort (reprise abort, stall-abort) is how it resumes.
+  if ((await store.getRun(runId))?.control === 'abort') await store.setControl(runId, 'run', actor(), 'reprise run started again after an abort');
+  const stageItems = stage === 'canary' ? await stageTotal(run, stage) : null;
   events.event({ type: 'start', run: runId, stage, total: count.value, manifest: run.manifest.hash, workers: opts.workers ?? 1, process: processId });
   await store.recordEvent(runId, processId, 'stage-start', { stage, workers: opts.workers ?? 1 });
 
@@ -283,16 +300,17 @@ async function processStage(
     lastRow = row;
     lastSnapshotAt = now;
     monitor.progress?.(row);
+    monitor.throttle?.(guard.state());
     const done = row.items_done + row.items_failed;
     const snapshot = {
       runId,
       stage,
       status: control.paused ? 'paused' : guard.state().throttled ? 'throttled' : 'running',
       done,
-      total: row.total_items ?? count.value,
+      total: stageItems ?? row.total_items ?? count.value,
       failed: row.items_failed,
       ratePerSecond: rate,
-      etaSeconds: rate > 0 ? Math.max(0, ((row.total_items ?? count.value) - done) / rate) : null,
+      etaSeconds: rate > 0 ? Math.max(0, ((stageItems ?? row.total_items ?? count.value) - done) / rate) : null,
       throttle: guard.state().throttled ? { probe: guard.state().probe ?? '', value: guard.state().value } : null,
     };
     events.progress(snapshot);
@@ -359,7 +377,7 @@ async function processStage(
     let report: Report | undefined;
     let files: ReportPaths | undefined;
     try {
-      report = await stageReport(run, stage, startedAt, count, fingerprints, workers, [], { reason: stop.reason, detail: stop.detail }, 'aborted', monitor.reportExtras?.());
+      report = await stageReport(run, stage, startedAt, count, fingerprints, workers, [], { reason: stop.reason, detail: stop.detail }, 'aborted', monitor.reportExtras?.bind(monitor));
       files = await saveReport(run, report, opts.reportsDir);
     } catch {
       // the store may be the thing that is down; the stop itself is what matters
@@ -379,7 +397,7 @@ async function processStage(
   }
   const validations = stage === 'canary' ? await validateCanary(run) : [];
   const failedValidation = validations.some((v) => !v.ok);
-  const report = await stageReport(run, stage, startedAt, count, fingerprints, workers, validations, null, failedValidation ? 'validation-failed' : 'completed', monitor.reportExtras?.());
+  const report = await stageReport(run, stage, startedAt, count, fingerprints, workers, validations, null, failedValidation ? 'validation-failed' : 'completed', monitor.reportExtras?.bind(monitor));
   const files = await saveReport(run, report, opts.reportsDir);
   await store.recordEvent(runId, processId, 'stage-completed', { stage, report: report.hash, validationsFailed: validations.filter((v) => !v.ok).map((v) => v.name) });
   events.event({ type: 'finished', run: runId, stage, outcome: report.outcome, report: report.hash, files });
@@ -414,7 +432,7 @@ async function stageReport(
   validations: Report['validations'],
   abort: { reason: string; detail: string } | null,
   outcome: Report['outcome'],
-  extras: Partial<Pick<ReportBody, 'errors' | 'throttle'>> = {},
+  extras?: (base: Pick<ReportBody, 'errors' | 'throttle'>) => Partial<Pick<ReportBody, 'errors' | 'throttle'>>,
 ): Promise<Report> {
   const { store, runId, plan } = run;
   const finished = Date.now();
@@ -468,8 +486,8 @@ async function stageReport(
     preview: [],
     abort,
     workers,
-    ...extras,
   };
+  Object.assign(body, extras?.({ errors: body.errors, throttle: body.throttle }));
   return finalizeReport(body);
 }
 

@@ -134,15 +134,15 @@ describe('JSON events', () => {
     const w = createEventWriter(out, { now: () => Date.parse('2026-11-13T09:00:00Z') });
     const base = { run: 'orders-tax-recompute.r1.0123abcd', stage: 'full' as const };
     const events: RunEvent[] = [
-      { type: 'start', ...base, plan: 'orders-tax-recompute', revision: 1, manifest: `sha256:${'0'.repeat(64)}`, total: 48_113, workers: 2 },
+      { type: 'start', ...base, manifest: `sha256:${'0'.repeat(64)}`, total: 48_113, workers: 2 },
       { type: 'chunk', ...base, seq: 1, items: 500, failed: 1, done: 500, total: 48_113, ratePerSecond: 199.5, etaSeconds: 239 },
       { type: 'throttled', ...base, probe: 'replica-lag', value: 7.2, max: 5 },
       { type: 'resumed', ...base, from: 'throttled', afterMs: 12_000 },
-      { type: 'stalled', ...base, lastProgressAt: '2026-11-13T08:55:00.000Z', stalledForSeconds: 300, action: 'pause', alerted: true },
+      { type: 'stalled', ...base, lastProgressAt: '2026-11-13T08:55:00.000Z', stalledForSeconds: 300, action: 'pause', webhook: true },
       { type: 'paused', ...base, by: 'onStall' },
       { type: 'error', ...base, itemKey: 'a\nb', attempt: 2, final: false, message: 'line one\nline two "quoted"' },
       { type: 'aborted', ...base, reason: 'error-rate', detail: '11 of the last 77 items failed', done: 77, total: 48_113 },
-      { type: 'finished', ...base, outcome: 'aborted', done: 77, failed: 11, total: 48_113, durationMs: 12_345, report: { hash: `sha256:${'1'.repeat(64)}`, json: 'reports/x.json', md: 'reports/x.md' } },
+      { type: 'finished', ...base, outcome: 'completed', done: 77, failed: 11, total: 48_113, durationMs: 12_345, report: { hash: `sha256:${'1'.repeat(64)}`, json: 'reports/x.json', md: 'reports/x.md' } },
     ];
     for (const e of events) w.emit(e);
     const lines = out.text.split('\n');
