@@ -288,7 +288,10 @@ const RULES: Rule[] = [
 
   function durations({ data }, report) {
     const check = (path: PlanPath, v: unknown): void => {
-      if (typeof v === 'string' && parseDuration(v) === 0) report('DURATION_ZERO', path, `\`${path.join('.')}\` is zero`, 'use a positive duration such as 5s');
+      if (typeof v !== 'string' || !/^[0-9]+(ms|s|m|h|d)$/.test(v)) return; // the schema reports malformed durations
+      const ms = parseDuration(v);
+      if (ms === 0) report('DURATION_ZERO', path, `\`${path.join('.')}\` is zero`, 'use a positive duration such as 5s');
+      else if (ms === undefined) report('OUT_OF_RANGE', path, `\`${path.join('.')}\` (${v}) is too long to represent`, 'durations are at most 2^53 milliseconds (about 285,000 years); use a realistic value');
     };
     if (isObj(data.rate)) check(['rate', 'checkEvery'], data.rate.checkEvery);
     if (isObj(data.abort)) check(['abort', 'stallAfter'], data.abort.stallAfter);

@@ -492,5 +492,6 @@ export function approxDuration(seconds: number): string {
   if (min < 90) return `about ${min} min`;
   const h = Math.floor(min / 60);
   if (h < 48) return `about ${h} h ${min % 60} min`;
+  if (h >= 24 * 3650) return 'more than 10 years';
   return `about ${Math.floor(h / 24)} d ${h % 24} h`;
 }

@@ -137,3 +137,11 @@ describe('timestamps', () => {
     expect(isInstant('0000-02-29T00:00:00Z')).toBe(true);
   });
 });
+
+describe('durations', () => {
+  const valid = readFileSync(fixture('valid.yaml'), 'utf8');
+  it('reports a duration too long to represent as OUT_OF_RANGE at its position (never an internal error)', () => {
+    const problems = checkPlan(textSource(`${valid}rate:\n  checkEvery: 99999999999999999d\n`, fixture(''))).diagnostics;
+    expect(problems.map((d) => `${d.code} ${d.at?.line}:${d.at?.col}`)).toEqual(['OUT_OF_RANGE 26:15']);
+  });
+});
