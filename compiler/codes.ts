@@ -26,7 +26,7 @@ export const DIAGNOSTIC_CODES: readonly DiagnosticCodeDoc[] = [
   { code: 'INVALID_VALUE', stage: 'schema', means: 'A value of the wrong type, or not one of the allowed values (enums such as `backfill`, `live`, `onStall`).', fix: 'Use a value of the documented type or one of the listed values.' },
   { code: 'INVALID_FORMAT', stage: 'schema', means: 'A string that does not match its pattern (a plan or effect name, a duration such as `5m`, an environment variable name, a URL), or an invalid connection name.', fix: 'Follow the pattern in the field reference (e.g. names are `[a-z0-9-]+`, durations `<number><ms|s|m|h|d>`).' },
   { code: 'INVALID_TIMESTAMP', stage: 'schema', means: 'A window bound or cutoff that is not an RFC 3339 date-time with a time zone.', fix: 'Write it like `2026-10-01T00:00:00Z`.' },
-  { code: 'OUT_OF_RANGE', stage: 'schema', means: 'A number outside its bounds (a revision below 1, a negative count, an error rate above 1), an empty string, or a list with duplicate items.', fix: 'Use a value within the bounds shown in the message.' },
+  { code: 'OUT_OF_RANGE', stage: 'schema', means: 'A number outside its bounds (a revision below 1, a negative count, an error rate above 1), an empty string, a list with duplicate items, or a duration too long to represent.', fix: 'Use a value within the bounds shown in the message.' },
   { code: 'UNKNOWN_EFFECT_KIND', stage: 'schema', means: 'A side effect with no `kind`, or a kind reprise does not know.', fix: 'Set `kind` to one of `sql`, `http`, `redis-stream`, `module`.' },
 
   // Rules
