@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { ExitCode, RepriseError } from '../../compiler/errors.js';
+import { startMetricsServer, type MetricsServer, type RunMetrics } from '../../executor/monitor/index.js';
 import { runStage, type StageOutcome } from '../../executor/stages/run.js';
 import { contextOf } from '../main.js';
 import { cliRunEvents } from '../run-events.js';
@@ -38,13 +39,30 @@ export function registerRun(program: Command): void {
     .option('--workers <n>', 'workers in this process', '1')
     .option('--metrics-port <port>', 'serve Prometheus metrics on this port')
     .option('--manifest <file>', 'hold the run to this compiled manifest (its bytes must be canonical and its hash the plan\'s)')
-    .action(async (plan: string, opts: { stage: string; reports: string; workers: string; manifest?: string }, cmd: Command) => {
+    .action(async (plan: string, opts: { stage: string; reports: string; workers: string; manifest?: string; metricsPort?: string }, cmd: Command) => {
       const { out, globals } = contextOf(cmd);
       if (opts.stage !== 'canary' && opts.stage !== 'full') {
         throw new RepriseError('USAGE', `--stage must be canary or full, got ${opts.stage}`, { hint: 'the dry-run has its own command: reprise dry-run <plan>' });
       }
       const workers = Number(opts.workers);
       if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new RepriseError('USAGE', `--workers must be a whole number from 1 to 256, got ${opts.workers}`);
+      const metricsPort = opts.metricsPort === undefined ? undefined : Number(opts.metricsPort);
+      if (metricsPort !== undefined && (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)) {
+        throw new RepriseError('USAGE', `--metrics-port must be a port number from 0 to 65535, got ${opts.metricsPort}`, { hint: '0 picks a free port' });
+      }
+      // The endpoint is up for the whole command; the run's metrics appear once the run is open.
+      let runMetrics: RunMetrics | undefined;
+      let server: MetricsServer | undefined;
+      if (metricsPort !== undefined) {
+        server = await startMetricsServer(metricsPort, {
+          metrics: async () => (runMetrics ? runMetrics.metrics() : ''),
+          get contentType() {
+            return runMetrics?.contentType ?? 'text/plain; version=0.0.4; charset=utf-8';
+          },
+        });
+        process.stderr.write(`metrics   ${server.url}\n`);
+      }
+      const events = cliRunEvents(out);
       const stop = stopOnSignals();
       try {
         const outcome = await runStage({
@@ -54,13 +72,17 @@ export function registerRun(program: Command): void {
           workers,
           reportsDir: opts.reports,
           manifestFile: opts.manifest,
-          events: cliRunEvents(out),
+          events,
           signal: stop.signal,
+          metrics: server ? (m) => { runMetrics = m; } : undefined,
         });
+        events.close();
         printOutcome(out, outcome);
         process.exitCode = outcome.exitCode;
       } finally {
+        events.close();
         stop.dispose();
+        await server?.close();
       }
     });
 }
@@ -73,12 +95,15 @@ export function registerDryRun(program: Command): void {
     .option('--reports <dir>', 'report directory', 'reports')
     .action(async (plan: string, opts: { reports: string }, cmd: Command) => {
       const { out, globals } = contextOf(cmd);
+      const events = cliRunEvents(out);
       const stop = stopOnSignals();
       try {
-        const outcome = await runStage({ plan, stage: 'dry-run', stateUrl: stateUrlOf(globals), reportsDir: opts.reports, events: cliRunEvents(out), signal: stop.signal });
+        const outcome = await runStage({ plan, stage: 'dry-run', stateUrl: stateUrlOf(globals), reportsDir: opts.reports, events, signal: stop.signal });
+        events.close();
         printOutcome(out, outcome);
         process.exitCode = outcome.exitCode;
       } finally {
+        events.close();
         stop.dispose();
       }
     });

@@ -159,13 +159,14 @@ export function createStageMonitor(opts: StageMonitorOptions): StageMonitorHandl
         events.log('error', `stalled: could not set the run's pause flag (${(e as Error).message}); it keeps running`);
       }
     } else if (action === 'abort') {
+      // This process first (so its stop says why), then every process of the run through the flag.
+      control.stop('stall', reason);
+      status = 'aborting';
       try {
         await store.setControl(runId, 'abort', STALL_WATCH_ACTOR, reason);
       } catch (e) {
-        events.log('error', `stalled: could not set the run's abort flag (${(e as Error).message}); stopping this process`);
+        events.log('error', `stalled: could not set the run's abort flag (${(e as Error).message}); only this process stops`);
       }
-      control.stop('stall', reason);
-      status = 'aborting';
     }
 
     const webhook = resolveWebhook(abort.alert?.webhook, env);

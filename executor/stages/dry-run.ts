@@ -8,13 +8,15 @@
 import type { Effect } from '../../schema/manifest.types.js';
 import type { EffectPreview, Report } from '../../schema/report.types.js';
 import { EffectsGate, type CaptureSink } from '../effects/gate.js';
-import { emptyEffectCounts, finalizeReport, previewDiff, ThroughputRecorder, type ReportBody } from '../reports/index.js';
+import { FailureSampler } from '../monitor/error-budget.js';
+import { emptyEffectCounts, finalizeReport, plainRows, previewDiff, ThroughputRecorder, type ReportBody } from '../reports/index.js';
 import type { Item } from '../source/types.js';
 import type { OpenedRun } from './open.js';
 import type { RunEvents } from './events.js';
 import type { Fingerprint } from '../targets.js';
 
 const PREVIEWS_PER_EFFECT = 10;
+/** Failures sampled for the report: the first half and the most recent half. */
 const ERROR_SAMPLES = 20;
 
 class Collector implements CaptureSink {
@@ -31,7 +33,8 @@ class Collector implements CaptureSink {
     this.perEffect.set(effect.name, n + 1);
     const before = await this.run.appliers.get(effect.name)!.readBefore!(args);
     const after = overlay(before, args);
-    this.previews.push({ effect: effect.name, itemKey: item.key, args: jsonable(args), before: before ? [jsonable(before)] : null, after: [jsonable(after)], diff: previewDiff(before, after) });
+    // No row yet (the effect would insert it): `before` is empty, not unknown.
+    this.previews.push({ effect: effect.name, itemKey: item.key, args: jsonable(args), before: plainRows(before) ?? [], after: plainRows(after) ?? [], diff: previewDiff(before, after) });
   }
 }
 
@@ -58,7 +61,7 @@ export async function dryRun(run: OpenedRun, count: { value: number; countedAt: 
   const collector = new Collector(run);
   const gate = new EffectsGate({ plan, runId, stage: 'dry-run', appliers: run.appliers, dedupe: run.dedupe, transactionalConnection: null, dedupeInStateDb: false, capture: collector });
   const throughput = new ThroughputRecorder({ startedAt: started });
-  const errors: Report['errors']['samples'] = [];
+  const errors = new FailureSampler({ maxSamples: ERROR_SAMPLES });
   let processed = 0;
   let failed = 0;
   const stop = new AbortController();
@@ -75,7 +78,7 @@ export async function dryRun(run: OpenedRun, count: { value: number; countedAt: 
           await run.handler(item.row, { effects, log: logFor(events, item.key), signal: stop.signal, stage: 'dry-run', runId, attempt: 1, itemKey: item.key });
         } catch (e) {
           failed++;
-          if (errors.length < ERROR_SAMPLES) errors.push({ itemKey: item.key, attempt: 1, message: (e as Error).message ?? String(e), at: new Date().toISOString() });
+          errors.add({ itemKey: item.key, attempt: 1, error: e });
         }
         processed++;
         throughput.add(1);
@@ -111,7 +114,8 @@ export async function dryRun(run: OpenedRun, count: { value: number; countedAt: 
       live: e.live,
       counts: { ...emptyEffectCounts(), captured: collector.counts.get(e.name) ?? 0 },
     })),
-    errors: { total: failed, samples: errors },
+    errors: errors.errors(),
+    // The dry-run applies nothing and takes no rate tokens: no protect probe ever holds it.
     throttle: { throttledMs: 0, episodes: [] },
     throughput: throughput.toJSON(finished),
     validations: [],

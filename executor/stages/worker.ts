@@ -152,9 +152,10 @@ async function processItem(ctx: WorkerContext, item: Item, stop: AbortSignal, to
   let lastError = '';
   let lastCalls: RecordedCall[] = [];
   for (let attempt = 1; attempt <= retries.max + 1; attempt++) {
+    // Paused or stopped: the item does not start; its chunk is given back and processed again
+    // later (the worker waits at the top of its loop, holding no lease).
+    if (ctx.control.paused || stop.aborted) return undefined;
     try {
-      await ctx.control.waitWhilePaused();
-      if (ctx.control.paused || stop.aborted) return undefined;
       await ctx.guard.waitUntilHealthy(stop);
       await tokens.take(stop);
     } catch {
