@@ -83,7 +83,7 @@ export function formatProgressLine(s: ProgressSnapshot, opts: FormatOptions = {}
     `${formatCount(s.done)}/${formatCount(s.total)}`,
     formatPercent(ratio).padStart(5),
     `${formatRate(s.ratePerSecond)}/s`,
-    `ETA ${s.etaSeconds === null ? '–' : formatElapsed(s.etaSeconds * 1000)}`,
+    `ETA ${s.etaSeconds === null ? '–' : s.etaSeconds <= 0 ? '0s' : formatElapsed(Math.ceil(s.etaSeconds) * 1000)}`,
     s.failed > 0 ? paint(ANSI.red, `errors ${formatCount(s.failed)}`) : 'errors 0',
   ];
   if (s.throttle) parts.push(paint(ANSI.yellow, `throttled ${s.throttle.probe}${s.throttle.value === null ? '' : `=${roundValue(s.throttle.value)}`}`));
