@@ -21,6 +21,19 @@ const IDENT_PART = /[A-Za-z0-9_]/;
 
 export function parseNamedSql(text: string): NamedSql {
   const params: string[] = [];
+  const sql = substituteNamed(text, (name) => {
+    let idx = params.indexOf(name);
+    if (idx === -1) { params.push(name); idx = params.length - 1; }
+    return `$${idx + 1}`;
+  });
+  return { text, sql, params };
+}
+
+/**
+ * Replaces every `:name` of a statement by `replace(name)`, leaving literals, quoted
+ * identifiers, dollar-quoted bodies, comments and casts untouched.
+ */
+export function substituteNamed(text: string, replace: (name: string) => string): string {
   let out = '';
   let i = 0;
   const n = text.length;
@@ -84,17 +97,14 @@ export function parseNamedSql(text: string): NamedSql {
     } else if (c === ':' && next !== undefined && IDENT_START.test(next) && (i === 0 || text[i - 1] !== ':')) {
       let j = i + 1;
       while (j < n && (IDENT_PART.test(text[j]!) || (text[j] === '.' && j + 1 < n && IDENT_START.test(text[j + 1]!)))) j++;
-      const name = text.slice(i + 1, j);
-      let idx = params.indexOf(name);
-      if (idx === -1) { params.push(name); idx = params.length - 1; }
-      out += `$${idx + 1}`;
+      out += replace(text.slice(i + 1, j));
       i = j;
     } else {
       out += c;
       i++;
     }
   }
-  return { text, sql: out, params };
+  return out;
 }
 
 /** Values for `$1..$n` from named arguments; a missing name is reported, never bound as null silently. */

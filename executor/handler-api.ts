@@ -16,7 +16,12 @@ export type EffectStatus =
   /** Not applied: this run claimed the key before a crash and `delivery: at-most-once` forbids a second try. */
   | 'claimed'
   /** Dry-run: captured, nothing applied. */
-  | 'captured';
+  | 'captured'
+  /**
+   * A sql effect on the checkpoint connection: recorded now, applied in the chunk's commit
+   * transaction together with its checkpoint (its dedupe claim too). The ledger holds the outcome.
+   */
+  | 'deferred';
 
 export interface EffectOutcome {
   status: EffectStatus;

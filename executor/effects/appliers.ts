@@ -11,7 +11,7 @@ import type { Effect, HttpEffect, ModuleEffect, Plan, RedisStreamEffect, SqlEffe
 import { ExitCode, RepriseError } from '../../compiler/errors.js';
 import { bindNamed, parseNamedSql, type NamedSql } from '../../compiler/sql-params.js';
 import { parseTemplate, renderTemplate } from '../../compiler/template.js';
-import type { SqlRunner } from '../db/database.js';
+import { redact, type SqlRunner } from '../db/database.js';
 import { loadExport, type ModuleEffectFn } from '../modules.js';
 import type { Targets } from '../targets.js';
 
@@ -33,10 +33,29 @@ export interface Applier {
   readBefore?(args: Record<string, unknown>, runner?: SqlRunner): Promise<Record<string, unknown> | null>;
   /** Whether `reverse` needs the `before` row. */
   readonly needsBefore: boolean;
+  /** sql effects: the parsed statement and preview, for batched application at commit. */
+  readonly sql?: { statement: NamedSql; preview: NamedSql | undefined };
   /** Loads what the applier needs up front (module effects), so a broken module fails the start, not every item. */
   preload?(): Promise<void>;
+  /**
+   * The declared compensation of one applied call, with its values bound, exactly as `reverse`
+   * applies it (what `reprise reverse` lists before `--execute`). Absent when none is declared.
+   */
+  describeReverse?(args: Record<string, unknown>, before: Record<string, unknown> | null, ctx: Pick<ApplyContext, 'runId' | 'idempotencyKey'>): Compensation;
   /** Applies the declared compensation; absent when the effect declares none. */
-  reverse?(args: Record<string, unknown>, before: Record<string, unknown> | null, ctx: ApplyContext): Promise<void>;
+  reverse?(args: Record<string, unknown>, before: Record<string, unknown> | null, ctx: ApplyContext): Promise<ReverseResult>;
+}
+
+/** One compensation, bound: the statement and its values, the request, the stream entry or the module call. */
+export type Compensation =
+  | { kind: 'sql'; connection: string; statement: string; values: Array<{ name: string; value: unknown }> }
+  | { kind: 'http'; method: string; url: string; headers: Record<string, string>; body: unknown }
+  | { kind: 'redis-stream'; connection: string; stream: string; fields: Record<string, string> }
+  | { kind: 'module'; module: string; export: string; args: Record<string, unknown> };
+
+/** What a compensation reports back: rows a sql compensation changed. */
+export interface ReverseResult {
+  rowCount?: number;
 }
 
 /** An argument the effect needs was not passed (a handler bug: the item fails, nothing is applied). */
@@ -69,7 +88,7 @@ function bind(named: NamedSql, args: Record<string, unknown>, effect: string): u
 }
 
 /** Objects and arrays travel as JSON; everything else as the driver binds it. */
-function toParam(v: unknown): unknown {
+export function toParam(v: unknown): unknown {
   if (v === undefined) return null;
   if (v !== null && typeof v === 'object' && !(v instanceof Date) && !Buffer.isBuffer(v)) return JSON.stringify(v);
   return v;
@@ -83,6 +102,7 @@ function sqlApplier(e: SqlEffect, targets: Targets): Applier {
   return {
     effect: e,
     needsBefore: Boolean(reverse?.params.some((p) => p.startsWith('before.'))),
+    sql: { statement, preview },
     async apply(args, ctx) {
       const values = bind(statement, args, e.name);
       const runner = ctx.runner ?? (await db());
@@ -95,10 +115,18 @@ function sqlApplier(e: SqlEffect, targets: Targets): Applier {
           return (r.rows[0] as Record<string, unknown> | undefined) ?? null;
         }
       : undefined,
+    // `:before.<column>` of a row that did not exist binds NULL (see docs/reversal.md).
+    describeReverse: reverse
+      ? (args, before) => {
+          const values = bind(reverse, { ...args, before: before ?? {} }, e.name);
+          return { kind: 'sql', connection: e.connection, statement: reverse.text, values: reverse.params.map((name, i) => ({ name, value: values[i] })) };
+        }
+      : undefined,
     reverse: reverse
       ? async (args, before, ctx) => {
           const values = bind(reverse, { ...args, before: before ?? {} }, e.name);
-          await (ctx.runner ?? (await db())).query(reverse.sql, values);
+          const r = await (ctx.runner ?? (await db())).query(reverse.sql, values);
+          return { rowCount: r.rowCount };
         }
       : undefined,
   };
@@ -132,14 +160,31 @@ function httpApplier(e: HttpEffect, env: NodeJS.ProcessEnv): Applier {
       const r = await send(e.method, urlOf(e.url, args), args, headers, e.timeoutMs, ctx.signal);
       return { status: r.status };
     },
+    describeReverse: e.reverse
+      ? (args, _before, ctx) => {
+          const c = reverseRequest(args, ctx);
+          return { ...c, url: redact(c.url) };
+        }
+      : undefined,
     reverse: e.reverse
       ? async (args, _before, ctx) => {
-          const rev = e.reverse!;
-          const body = rev.body ? renderDeep(rev.body, args) : args;
-          await send(rev.method, urlOf(rev.url, args), body, { 'Idempotency-Key': `reverse:${ctx.idempotencyKey}`, 'X-Reprise-Run': ctx.runId }, e.timeoutMs, ctx.signal);
+          const c = reverseRequest(args, ctx);
+          await send(c.method, c.url, c.body, c.headers, e.timeoutMs, ctx.signal);
+          return {};
         }
       : undefined,
   };
+
+  function reverseRequest(args: Record<string, unknown>, ctx: Pick<ApplyContext, 'runId' | 'idempotencyKey'>): Extract<Compensation, { kind: 'http' }> {
+    const rev = e.reverse!;
+    return {
+      kind: 'http',
+      method: rev.method,
+      url: urlOf(rev.url, args),
+      headers: { 'Idempotency-Key': `reverse:${ctx.idempotencyKey}`, 'X-Reprise-Run': ctx.runId },
+      body: rev.body ? renderDeep(rev.body, args) : args,
+    };
+  }
 }
 
 function renderDeep(v: unknown, args: Record<string, unknown>): unknown {
@@ -165,15 +210,23 @@ function redisStreamApplier(e: RedisStreamEffect, targets: Targets): Applier {
     const trim = e.maxLen ? ['MAXLEN', '~', String(e.maxLen)] : [];
     return (await (redis.xadd as (...a: string[]) => Promise<string | null>)(e.stream, ...trim, '*', ...streamFields(fields)));
   };
+  const reverseFields = (args: Record<string, unknown>): Record<string, string> => {
+    const flat = streamFields(renderDeep(e.reverse!.fields, args) as Record<string, unknown>);
+    const out: Record<string, string> = {};
+    for (let i = 0; i < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
+    return out;
+  };
   return {
     effect: e,
     needsBefore: false,
     async apply(args) {
       return { id: await xadd(args) };
     },
+    describeReverse: e.reverse ? (args) => ({ kind: 'redis-stream', connection: e.connection, stream: e.stream, fields: reverseFields(args) }) : undefined,
     reverse: e.reverse
       ? async (args) => {
-          await xadd(renderDeep(e.reverse!.fields, args) as Record<string, unknown>);
+          await xadd(reverseFields(args));
+          return {};
         }
       : undefined,
   };
@@ -198,10 +251,12 @@ function moduleApplier(e: ModuleEffect, planDir: string): Applier {
       fn ??= loadExport(path, e.export);
       return (await fn)(args, { signal: ctx.signal, runId: ctx.runId, itemKey: ctx.itemKey, dedupeKey: ctx.dedupeKey });
     },
+    describeReverse: e.reverse ? (args) => ({ kind: 'module', module: e.module, export: e.reverse!.export, args }) : undefined,
     reverse: e.reverse
       ? async (args, _before, ctx) => {
           rev ??= loadExport(path, e.reverse!.export);
           await (await rev)(args, { signal: ctx.signal, runId: ctx.runId, itemKey: ctx.itemKey, dedupeKey: ctx.dedupeKey });
+          return {};
         }
       : undefined,
   };

@@ -27,6 +27,10 @@ export interface DedupeStore {
   confirm(key: string, owner: string, runner?: SqlRunner): Promise<void>;
   /** Drops an own claim (an apply that failed for sure, so the key is free again). */
   release(key: string, owner: string): Promise<void>;
+  /** Claims many keys in one round trip (or two), in order: a key repeated later in the list is `taken`. */
+  claimMany(entries: ReadonlyArray<{ key: string; itemKey: string }>, owner: string): Promise<ClaimOutcome[]>;
+  /** Confirms many own claims. */
+  confirmMany(keys: readonly string[], owner: string): Promise<void>;
   /** Reads a claim without taking it (dry-run). */
   peek(key: string): Promise<{ owner: string; state: string } | undefined>;
   ping(): Promise<void>;
@@ -108,6 +112,44 @@ export class RedisDedupeStore implements DedupeStore {
     await this.guard(() => this.redis.eval(CONFIRM, 1, redisDedupeKey(this.namespace, key), owner));
   }
 
+  async claimMany(entries: ReadonlyArray<{ key: string; itemKey: string }>, owner: string): Promise<ClaimOutcome[]> {
+    if (!entries.length) return [];
+    return this.guard(async () => {
+      const at = new Date().toISOString();
+      const set = this.redis.pipeline();
+      for (const e of entries) set.set(redisDedupeKey(this.namespace, e.key), JSON.stringify({ o: owner, s: 'claimed', i: e.itemKey, t: at }), 'PX', this.ttlMs, 'NX');
+      const setResults = (await set.exec()) ?? [];
+      const out: Array<ClaimOutcome | undefined> = entries.map((_, i) => {
+        const [err, ok] = setResults[i] ?? [new Error('no reply'), null];
+        if (err) throw err;
+        return ok === 'OK' ? { outcome: 'claimed' } : undefined;
+      });
+      const missing = out.map((o, i) => (o ? -1 : i)).filter((i) => i >= 0);
+      if (missing.length) {
+        const get = this.redis.pipeline();
+        for (const i of missing) get.get(redisDedupeKey(this.namespace, entries[i]!.key));
+        const got = (await get.exec()) ?? [];
+        missing.forEach((i, j) => {
+          const [err, raw] = got[j] ?? [new Error('no reply'), null];
+          if (err) throw err;
+          if (raw === null) { out[i] = { outcome: 'taken', owner: 'unknown', state: 'claimed' }; return; }
+          const cur = parseClaim(String(raw));
+          out[i] = cur.o === owner && cur.i === entries[i]!.itemKey ? { outcome: 'own', state: cur.s } : { outcome: 'taken', owner: cur.o, state: cur.s };
+        });
+      }
+      return out as ClaimOutcome[];
+    });
+  }
+
+  async confirmMany(keys: readonly string[], owner: string): Promise<void> {
+    if (!keys.length) return;
+    await this.guard(async () => {
+      const p = this.redis.pipeline();
+      for (const k of keys) p.eval(CONFIRM, 1, redisDedupeKey(this.namespace, k), owner);
+      for (const [err] of (await p.exec()) ?? []) if (err) throw err;
+    });
+  }
+
   async release(key: string, owner: string): Promise<void> {
     await this.guard(() => this.redis.eval(RELEASE, 1, redisDedupeKey(this.namespace, key), owner));
   }
@@ -167,6 +209,54 @@ export class PostgresDedupeStore implements DedupeStore {
       if (c.owner === owner && c.item_key === itemKey) return { outcome: 'own', state: c.state };
       return { outcome: 'taken', owner: c.owner, state: c.state };
     });
+  }
+
+  /**
+   * Claims many keys with one statement on `runner`. With `state: 'applied'` inside the chunk's
+   * commit transaction the claim and the effect commit together (exactly once).
+   */
+  async claimMany(entries: ReadonlyArray<{ key: string; itemKey: string }>, owner: string, runner: SqlRunner = this.database, state: 'claimed' | 'applied' = 'claimed'): Promise<ClaimOutcome[]> {
+    if (!entries.length) return [];
+    return this.guard(async () => {
+      // A key proposed twice in one INSERT … ON CONFLICT is an error: the first occurrence claims it, later ones are taken.
+      const first = new Map<string, number>();
+      entries.forEach((e, i) => { if (!first.has(e.key)) first.set(e.key, i); });
+      const unique = [...first.values()].map((i) => entries[i]!);
+      const ins = await runner.query<{ key: string }>(
+        `insert into reprise.dedupe_keys (namespace, key, owner, state, item_key, expires_at)
+         select $1, x.k, $2, $5, x.i, now() + ($6::bigint * interval '1 millisecond') from unnest($3::text[], $4::text[]) as x(k, i)
+         on conflict (namespace, key) do update
+            set owner = excluded.owner, state = excluded.state, item_key = excluded.item_key, at = now(), expires_at = excluded.expires_at
+          where reprise.dedupe_keys.expires_at < now()
+         returning key`,
+        [this.namespace, owner, unique.map((e) => e.key), unique.map((e) => e.itemKey), state, this.ttlMs],
+      );
+      const claimed = new Set(ins.rows.map((r) => r.key));
+      const others = unique.filter((e) => !claimed.has(e.key)).map((e) => e.key);
+      const existing = new Map<string, { owner: string; state: string; item_key: string | null }>();
+      if (others.length) {
+        const cur = await runner.query<{ key: string; owner: string; state: string; item_key: string | null }>(
+          'select key, owner, state, item_key from reprise.dedupe_keys where namespace = $1 and key = any($2::text[])',
+          [this.namespace, others],
+        );
+        for (const r of cur.rows) existing.set(r.key, r);
+      }
+      return entries.map((e, i): ClaimOutcome => {
+        if (first.get(e.key) !== i) return { outcome: 'taken', owner, state: 'claimed' };
+        if (claimed.has(e.key)) return { outcome: 'claimed' };
+        const c = existing.get(e.key);
+        if (!c) return { outcome: 'taken', owner: 'unknown', state: 'claimed' };
+        if (c.owner === owner && c.item_key === e.itemKey) return { outcome: 'own', state: c.state === 'applied' ? 'applied' : 'claimed' };
+        return { outcome: 'taken', owner: c.owner, state: c.state };
+      });
+    });
+  }
+
+  async confirmMany(keys: readonly string[], owner: string, runner: SqlRunner = this.database): Promise<void> {
+    if (!keys.length) return;
+    await this.guard(() =>
+      runner.query(`update reprise.dedupe_keys set state = 'applied', at = now() where namespace = $1 and key = any($2::text[]) and owner = $3`, [this.namespace, [...keys], owner]),
+    );
   }
 
   async confirm(key: string, owner: string, runner: SqlRunner = this.database): Promise<void> {

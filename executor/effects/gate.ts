@@ -31,10 +31,11 @@ export type Stage = 'dry-run' | 'canary' | 'full';
 /** One effect call of one item attempt, as it will be ledgered. */
 export interface RecordedCall {
   entry: LedgerEntry;
-  /** Deferred sql effect: applied by the chunk commit, inside its transaction. */
-  deferred?: { applier: Applier; args: Record<string, unknown>; confirmClaim: boolean };
-  /** A dedupe claim to confirm after the chunk commits (Redis claims of deferred effects). */
-  confirmAfterCommit?: string;
+  /**
+   * Deferred sql effect: claimed (when deduped) and applied by the chunk commit, inside its
+   * transaction; the commit sets the entry's final status.
+   */
+  deferred?: { applier: Applier; args: Record<string, unknown> };
   /** An at-least-once effect applied again for a claim a crash left unconfirmed. */
   redelivered?: boolean;
 }
@@ -58,8 +59,6 @@ export interface GateOptions {
   dedupe: DedupeStore | undefined;
   /** sql effects on this connection are deferred to the chunk commit (checkpoint.connection). */
   transactionalConnection: string | null;
-  /** The dedupe store lives in the state database: the commit confirms claims in its transaction. */
-  dedupeInStateDb: boolean;
   /** Dry-run only. */
   capture?: CaptureSink;
   /** Counts each gate decision (metrics). */
@@ -150,6 +149,11 @@ export class EffectsGate {
       idempotencyKey: dedupeKey ?? `reprise:${this.opts.runId}:${item.key}:${e.name}:${callIndex}`,
     };
 
+    if (deferred) {
+      record('applied', { deferred: { applier, args } });
+      return { status: 'deferred', ...(dedupeKey ? { dedupeKey } : {}) };
+    }
+
     if (e.backfill === 'dedupe') {
       const store = this.opts.dedupe!;
       let claim;
@@ -162,19 +166,6 @@ export class EffectsGate {
       if (claim.outcome === 'taken') {
         record('skipped-dup');
         return { status: 'skipped-dup', dedupeKey };
-      }
-      const confirmInTx = this.opts.dedupeInStateDb;
-      if (deferred) {
-        // Not applied yet whatever the claim says: its chunk never committed. Apply at commit.
-        if (claim.outcome === 'own' && claim.state === 'applied') {
-          record('applied');
-          return { status: 'applied', dedupeKey };
-        }
-        record('applied', {
-          deferred: { applier, args, confirmClaim: confirmInTx },
-          ...(confirmInTx ? {} : { confirmAfterCommit: dedupeKey }),
-        });
-        return { status: 'applied', dedupeKey };
       }
       if (claim.outcome === 'own') {
         if (claim.state === 'applied') {
@@ -202,10 +193,6 @@ export class EffectsGate {
     }
 
     // replay
-    if (deferred) {
-      record('applied', { deferred: { applier, args, confirmClaim: false } });
-      return { status: 'applied' };
-    }
     const rc = record('applied');
     try {
       if (applier.needsBefore && applier.readBefore) entry.before = await applier.readBefore(args);

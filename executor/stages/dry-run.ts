@@ -59,7 +59,7 @@ export async function dryRun(run: OpenedRun, count: { value: number; countedAt: 
   const { plan, runId } = run;
   const started = Date.now();
   const collector = new Collector(run);
-  const gate = new EffectsGate({ plan, runId, stage: 'dry-run', appliers: run.appliers, dedupe: run.dedupe, transactionalConnection: null, dedupeInStateDb: false, capture: collector });
+  const gate = new EffectsGate({ plan, runId, stage: 'dry-run', appliers: run.appliers, dedupe: run.dedupe, transactionalConnection: null, capture: collector });
   const throughput = new ThroughputRecorder({ startedAt: started });
   const errors = new FailureSampler({ maxSamples: ERROR_SAMPLES });
   let processed = 0;

@@ -17,6 +17,7 @@ import { readFileSync } from 'node:fs';
 import { parseManifestBytes } from '../../compiler/manifest.js';
 import { DedupeUnavailableError } from '../effects/dedupe.js';
 import { EffectsGate } from '../effects/gate.js';
+import { SqlBatcher } from '../effects/batch.js';
 import { emptyEffectCounts, finalizeReport, ThroughputRecorder, writeReportFiles, type ReportBody, type ReportPaths } from '../reports/index.js';
 import type { ChunkBounds, ChunkStage, RunRow, Stage } from '../store/store.js';
 import { actor } from '../store/store.js';
@@ -234,7 +235,6 @@ async function processStage(
     appliers: run.appliers,
     dedupe: run.dedupe,
     transactionalConnection: plan.checkpoint.connection,
-    dedupeInStateDb: run.dedupeInStateDb,
     onOutcome: (e, status) => monitor.effect?.(e.name, e.backfill, status),
   });
 
@@ -343,6 +343,8 @@ async function processStage(
     limiter,
     guard,
     dedupe: run.dedupe,
+    dedupeInStateDb: run.dedupeInStateDb,
+    batcher: new SqlBatcher(store.db),
     control,
     skipKeys,
     leaseTtlMs: opts.leaseTtlMs ?? Number(process.env.REPRISE_LEASE_TTL_MS ?? 30_000),

@@ -12,6 +12,7 @@
 import type { Plan } from '../../schema/manifest.types.js';
 import { isConnectionError } from '../db/database.js';
 import type { DedupeStore } from '../effects/dedupe.js';
+import type { SqlBatcher } from '../effects/batch.js';
 import { DedupeUnavailableError } from '../effects/dedupe.js';
 import type { EffectsGate, RecordedCall } from '../effects/gate.js';
 import type { Handler, HandlerLogger } from '../handler-api.js';
@@ -41,6 +42,8 @@ export interface WorkerContext {
   limiter: RateLimiter;
   guard: LiveGuard;
   dedupe: DedupeStore | undefined;
+  dedupeInStateDb: boolean;
+  batcher: SqlBatcher;
   control: RunControl;
   /** Keys the full stage skips (committed by the canary). */
   skipKeys: ReadonlySet<string>;
@@ -108,7 +111,20 @@ async function processChunk(ctx: WorkerContext, chunk: ChunkRow, workerId: strin
       if (ctx.control.paused || ctx.control.stopped || lease.signal.aborted) throw new Interrupted();
       return;
     }
-    const out = await commitChunk({ store: ctx.store, runId: ctx.runId, stage: ctx.stage, chunk, owner: workerId, results, dedupe: ctx.dedupe });
+    let out;
+    try {
+      out = await commitChunk({
+        store: ctx.store, runId: ctx.runId, stage: ctx.stage, chunk, owner: workerId, results,
+        dedupe: ctx.dedupe, dedupeInStateDb: ctx.dedupeInStateDb, batcher: ctx.batcher, ordered: orderingOf(ctx.plan) !== 'none',
+      });
+    } catch (e) {
+      if (!(e instanceof DedupeUnavailableError)) throw e;
+      // Fail closed: nothing of this chunk was applied without its claim; give it back and stop.
+      ctx.control.stop('fail-closed', e.message);
+      await ctx.store.releaseChunk(ctx.runId, chunk.seq, workerId, chunk.generation).catch(() => undefined);
+      ctx.observer.chunkReleased(chunk, 'dedupe store unreachable');
+      throw new Interrupted();
+    }
     if (out.committed) ctx.observer.chunkCommitted(chunk, out.items, out.failed);
     else ctx.observer.fenced(chunk);
   } finally {
@@ -128,7 +144,7 @@ async function processItems(ctx: WorkerContext, items: Item[], stop: AbortSignal
         : items.map((i) => [i]);
   const results: Array<ItemResult | undefined> = [];
   const index = new Map(items.map((it, i) => [it, i]));
-  const tokens = new TokenTap(ctx.limiter, Math.max(1, Math.min(concurrency, 64)), items.length);
+  const tokens = new TokenTap(ctx.limiter, tokenBatch(ctx.plan), items.length);
   let next = 0;
   let interrupted = false;
   const lane = async (): Promise<void> => {
@@ -162,9 +178,13 @@ async function processItem(ctx: WorkerContext, item: Item, stop: AbortSignal, to
       return undefined;
     }
     if (stop.aborted || ctx.control.paused) return undefined;
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
-    const signal = AbortSignal.any([stop, timeout.signal]);
+    // One controller per attempt, aborted by the chunk's stop or the item's timeout
+    // (AbortSignal.any per item costs more than the rest of the item's overhead together).
+    const abort = new AbortController();
+    const onStop = (): void => abort.abort(stop.reason);
+    stop.addEventListener('abort', onStop, { once: true });
+    const timer = setTimeout(() => abort.abort(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+    const signal = abort.signal;
     const { effects, calls } = ctx.gate.forItem(item, attempt, signal);
     lastCalls = calls;
     try {
@@ -181,10 +201,19 @@ async function processItem(ctx: WorkerContext, item: Item, stop: AbortSignal, to
       if (attempt <= retries.max) await sleep(retries.backoffMs * 2 ** (attempt - 1), stop).catch(() => undefined);
     } finally {
       clearTimeout(timer);
+      stop.removeEventListener('abort', onStop);
     }
   }
   if (stop.aborted) return undefined;
   return { item, ok: false, attempts: retries.max + 1, calls: lastCalls, error: lastError };
+}
+
+/**
+ * Items per rate-token batch: about 50 ms of the rate, at least the concurrency, at most 100.
+ * The shared bucket is asked once per batch, so a burst is bounded by its capacity plus one batch.
+ */
+export function tokenBatch(plan: Plan): number {
+  return Math.max(1, Math.min(100, Math.max(plan.rate.concurrency, Math.floor(plan.rate.itemsPerSecond / 20))));
 }
 
 export function orderingOf(plan: Plan): NonNullable<Plan['selection']>['ordering'] {
