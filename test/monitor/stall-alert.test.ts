@@ -75,6 +75,23 @@ describe('StallWatch', () => {
     expect(stalls).toBe(1);
   });
 
+  it('closes an open episode on resume, so a run still stuck after a pause alerts again', () => {
+    let t = 0;
+    let stalls = 0;
+    let recoveries = 0;
+    const w = new StallWatch({ stallAfterMs: 1_000, now: () => t, onStall: () => void stalls++, onRecover: () => void recoveries++ });
+    t = 1_000;
+    expect(w.check()).toBe(true);
+    w.suspend();
+    t = 50_000;
+    w.resume();
+    expect(w.stalled).toBe(false);
+    t = 51_000;
+    expect(w.check()).toBe(true);
+    expect(stalls).toBe(2);
+    expect(recoveries).toBe(0);
+  });
+
   it('never throws from a failing callback', async () => {
     const errors: unknown[] = [];
     let t = 0;
