@@ -15,6 +15,7 @@ import type { Report } from '../../schema/report.types.js';
 import { ExitCode, RepriseError } from '../../compiler/errors.js';
 import { readFileSync } from 'node:fs';
 import { parseManifestBytes } from '../../compiler/manifest.js';
+import { isConnectionError } from '../db/database.js';
 import { DedupeUnavailableError } from '../effects/dedupe.js';
 import { EffectsGate } from '../effects/gate.js';
 import { SqlBatcher } from '../effects/batch.js';
@@ -133,7 +134,7 @@ export async function runStage(opts: RunStageOptions): Promise<StageOutcome> {
     }
 
     const countedAt = new Date().toISOString();
-    const count = await run.source.count();
+    const count = await reachable('counting the selection', () => run.source.count(), isConnectionError);
     const outsideWindow = (run.source as { outsideWindow?: number }).outsideWindow ?? 0;
     const expect = (plan.selection ?? plan.source)!.expect;
     if (count < expect.min || count > expect.max) {
@@ -144,7 +145,7 @@ export async function runStage(opts: RunStageOptions): Promise<StageOutcome> {
         details: { count, expect },
       });
     }
-    const fingerprints = await run.targets.fingerprints();
+    const fingerprints = await reachable('fingerprinting the targets', () => run.targets.fingerprints(), () => true);
     if (opts.preflight) await opts.preflight({ run, stage: opts.stage, runRow, count, fingerprints });
 
     if (opts.stage === 'dry-run') {
@@ -169,6 +170,23 @@ export async function runStage(opts: RunStageOptions): Promise<StageOutcome> {
     return await processStage(run, stage, opts, events, { value: count, countedAt, outsideWindow }, fingerprints);
   } finally {
     await run.close();
+  }
+}
+
+/**
+ * A target that cannot be reached before processing starts refuses the stage (exit 3, nothing
+ * done) instead of surfacing as an internal error. `unreachable` says which errors mean that.
+ */
+async function reachable<T>(what: string, fn: () => Promise<T>, unreachable: (e: unknown) => boolean): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof RepriseError || !unreachable(e)) throw e;
+    throw new RepriseError('TARGET_UNREACHABLE', `${what} failed: ${(e as Error).message}`, {
+      exit: ExitCode.refused,
+      hint: 'check that the servers of the plan\'s connections are up and their environment variables point at them; nothing was processed',
+      cause: e,
+    });
   }
 }
 
