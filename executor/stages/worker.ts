@@ -174,6 +174,14 @@ async function processItem(ctx: WorkerContext, item: Item, stop: AbortSignal, to
     try {
       await ctx.guard.waitUntilHealthy(stop);
       await tokens.take(stop);
+      // A probe tripped while this item waited for its token: it waits again and takes a fresh
+      // one, and the credits left from before are dropped, so no item starts while the run is
+      // throttled and no stale batch bursts out when it resumes.
+      while (ctx.guard.state().throttled) {
+        tokens.drop();
+        await ctx.guard.waitUntilHealthy(stop);
+        await tokens.take(stop);
+      }
     } catch {
       return undefined;
     }
@@ -262,5 +270,10 @@ class TokenTap {
     }
     this.credits--;
     this.remaining = Math.max(1, this.remaining - 1);
+  }
+
+  /** Forgets the credits in hand (granted before a throttle): the next item reserves afresh. */
+  drop(): void {
+    if (this.credits > 0) this.credits = 0;
   }
 }

@@ -22,6 +22,11 @@ export interface LiveGuard {
   /** Resolves at once while healthy; otherwise when healthy again (or rejects on abort). */
   waitUntilHealthy(signal?: AbortSignal): Promise<void>;
   state(): ThrottleState;
+  /**
+   * Calls `listener` on every change of state (throttled, resumed, another probe or value while
+   * throttled), synchronously at the change. Returns the unsubscribe function.
+   */
+  subscribe?(listener: (state: ThrottleState) => void): () => void;
   close?(): Promise<void>;
 }
 

@@ -1,0 +1,121 @@
+/**
+ * The stage driver's default rate limiter and live guard (executor/stages/run.ts), and the
+ * one-off probe check the go/no-go preflight runs.
+ *
+ * - Rate: one GCRA bucket per run shared by every worker of every process (bucket.ts): in Redis
+ *   when the plan has a Redis connection (its dedupe store's, else the first by name), else in the
+ *   state store. Unreachable: fail closed (hold), then stop the stage after the outage timeout.
+ * - Live: a ProbeGuard over `rate.protect[]` (probes.ts) whose state is journaled in the run's
+ *   row and events (journal.ts); no probes: always healthy.
+ */
+import type { Plan } from '../../schema/manifest.types.js';
+import type { RunControl } from '../stages/control.js';
+import type { RunEvents } from '../stages/events.js';
+import type { OpenedRun } from '../stages/open.js';
+import { SharedBucket } from './bucket.js';
+import { ThrottleJournal } from './journal.js';
+import { alwaysHealthy, type LiveGuard, type RateLimiter } from './limiter.js';
+import { openProbes, ProbeGuard, readProbes, type ProbeReading } from './probes.js';
+import { RedisBucketBackend } from './redis-bucket.js';
+import { StateBucketBackend } from './state-bucket.js';
+
+export { SharedBucket, type BucketBackend, type SharedBucketOptions } from './bucket.js';
+export { RedisBucketBackend, REDIS_BUCKET_PREFIX } from './redis-bucket.js';
+export { StateBucketBackend } from './state-bucket.js';
+export { ProbeGuard, HEALTHY_STREAK, openProbes, readProbes, type ProbeReading, type ProbeRunner, type ProbeGuardOptions } from './probes.js';
+export { ThrottleJournal } from './journal.js';
+export { throttleSection } from './episodes.js';
+export { alwaysHealthy, LocalTokenBucket, sleep, type LiveGuard, type RateLimiter, type ThrottleState } from './limiter.js';
+
+export interface ThrottleContext {
+  run: OpenedRun;
+  stage: string;
+  control: RunControl;
+  events: RunEvents;
+  /** This process (`host:pid:random`): the actor of journaled events. */
+  owner: string;
+  /** Resolves probes' `http.url: { env }`. @defaultValue process.env */
+  env?: NodeJS.ProcessEnv;
+  /** How long the rate bucket may stay unreachable before the stage stops (exit 4). @defaultValue 60000 */
+  outageTimeoutMs?: number;
+}
+
+/** The Redis connection holding the rate bucket: the dedupe store's when it is Redis, else the first Redis connection by name; null: the state store. */
+export function bucketRedisConnection(plan: Plan): string | null {
+  if (plan.dedupe?.store === 'redis') return plan.dedupe.connection;
+  const names = Object.entries(plan.connections).filter(([, c]) => c?.kind === 'redis').map(([n]) => n).sort();
+  return names[0] ?? null;
+}
+
+/** The run's shared rate bucket (see bucket.ts). */
+export async function createRateLimiter(ctx: ThrottleContext): Promise<SharedBucket> {
+  const { run, control, events } = ctx;
+  const { plan, runId } = run;
+  const conn = bucketRedisConnection(plan);
+  const backend = conn
+    ? new RedisBucketBackend(await run.targets.redis(conn), runId, `Redis ${run.targets.describe(conn)}`)
+    : new StateBucketBackend(run.store.db, runId, `the state store (${run.store.label})`);
+  const outageTimeoutMs = ctx.outageTimeoutMs ?? 60_000;
+  return new SharedBucket(backend, {
+    itemsPerSecond: plan.rate.itemsPerSecond,
+    outageTimeoutMs,
+    onUnreachable: (e) => events.log('warn', `rate bucket in ${backend.label} unreachable (${e.message}); no item starts until it answers (fail closed)`),
+    onReachable: (ms) => events.log('info', `rate bucket in ${backend.label} answers again after ${Math.round(ms)} ms`),
+    onOutage: (e) => {
+      const detail = `the rate bucket in ${backend.label} has been unreachable for ${Math.round(outageTimeoutMs / 1000)} s (${e.message}); the run cannot be held to its rate`;
+      events.log('error', `${detail}; stopping this process (resume with reprise run once it is back)`);
+      control.stop('fail-closed', detail);
+    },
+  });
+}
+
+/** The run's live guard: the plan's protect probes, checked every `rate.checkEvery` (see probes.ts). Reads them once before returning. */
+export async function createLiveGuard(ctx: ThrottleContext): Promise<LiveGuard> {
+  const { run, events } = ctx;
+  const { plan } = run;
+  if (plan.rate.protect.length === 0) return alwaysHealthy;
+  const runners = openProbes(plan, run.targets, ctx.env ?? process.env);
+  const journal = new ThrottleJournal({
+    store: run.store,
+    runId: run.runId,
+    stage: ctx.stage,
+    owner: ctx.owner,
+    maxOf: (probe) => plan.rate.protect.find((p) => p.name === probe)?.max ?? null,
+    checkEveryMs: plan.rate.checkEvery,
+    onError: (e) => events.log('warn', `could not record the throttle state in the state store: ${e.message}`),
+  });
+  journal.adoptLeftover();
+  const guard: ProbeGuard = new ProbeGuard(runners, {
+    checkEveryMs: plan.rate.checkEvery,
+    onCheck: (_readings, state) => { void journal.record(state, guard.since ?? Date.now()); },
+  });
+  await guard.start();
+  return {
+    waitUntilHealthy: (signal) => guard.waitUntilHealthy(signal),
+    state: () => guard.state(),
+    subscribe: (listener) => guard.subscribe(listener),
+    async close() {
+      await guard.close();
+      await journal.close();
+    },
+  };
+}
+
+export interface CheckProbesOptions {
+  /** Resolves `http.url: { env }`. @defaultValue process.env */
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Reads every protect probe of the plan once (the go/no-go "protect probes" check): one row per
+ * probe, `ok` false when it is over its max, errors or times out. No probes: no rows.
+ */
+export async function checkProbesOnce(run: Pick<OpenedRun, 'plan' | 'targets'>, opts: CheckProbesOptions = {}): Promise<ProbeReading[]> {
+  const runners = openProbes(run.plan, run.targets, opts.env ?? process.env);
+  try {
+    return await readProbes(runners);
+  } finally {
+    for (const r of runners) await r.close().catch(() => undefined);
+  }
+}
+
