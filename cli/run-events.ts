@@ -11,7 +11,7 @@
  * Events from the stage driver are completed here with what the display knows (done / total
  * after a chunk, how long a pause lasted, the report's paths), so every line stands on its own.
  */
-import { createEventWriter, createProgressDisplay, etaSeconds, type ProgressDisplay, type ProgressSnapshot as DisplaySnapshot } from '../executor/monitor/index.js';
+import { createEventWriter, createProgressDisplay, etaSeconds, type ProgressDisplay, type ProgressSnapshot as DisplaySnapshot, type ProgressStream } from '../executor/monitor/index.js';
 import type { ProgressSnapshot, RunEvent, RunEvents } from '../executor/stages/events.js';
 import type { Output } from './output.js';
 
@@ -21,8 +21,8 @@ export interface CliRunEvents extends RunEvents {
 }
 
 export interface CliRunEventsOptions {
-  stdout?: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr?: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  stdout?: ProgressStream;
+  stderr?: ProgressStream;
   env?: NodeJS.ProcessEnv;
   now?: () => number;
 }

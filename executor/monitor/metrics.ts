@@ -22,6 +22,7 @@ export type MetricEffectStatus = 'applied' | 'suppressed' | 'skipped-dup' | 'cla
 export const METRIC_NAMES = [
   'reprise_run_info',
   'reprise_items_total',
+  'reprise_items_done',
   'reprise_items_processed_total',
   'reprise_items_failed_total',
   'reprise_effects_total',
@@ -104,6 +105,7 @@ export class RunMetrics {
 
   private readonly runInfo: Gauge<'run' | 'plan' | 'revision' | 'stage' | 'manifest'>;
   private readonly itemsTotal: Gauge<'run' | 'stage'>;
+  private readonly itemsDone: Gauge<'run' | 'stage'>;
   private readonly processed: Counter<'run' | 'stage'>;
   private readonly failed: Counter<'run' | 'stage'>;
   private readonly effects: Counter<'run' | 'stage' | 'effect' | 'policy' | 'status'>;
@@ -134,6 +136,12 @@ export class RunMetrics {
     this.itemsTotal = new Gauge({
       name: 'reprise_items_total',
       help: 'Items the current stage set out to process (the selection count, or the canary size).',
+      labelNames: ['run', 'stage'],
+      registers,
+    });
+    this.itemsDone = new Gauge({
+      name: 'reprise_items_done',
+      help: 'Items of the current stage finished by every process of the run, successfully or not, as the state store counts them (survives restarts; the same in every process).',
       labelNames: ['run', 'stage'],
       registers,
     });
@@ -270,6 +278,11 @@ export class RunMetrics {
     this.itemsTotal.set(this.labels(), n);
   }
 
+  /** Items of the stage finished by the whole run (from the state store). */
+  setDone(n: number): void {
+    this.itemsDone.set(this.labels(), n);
+  }
+
   /**
    * Moves to another stage: the state gauges start afresh under the new `stage` label (the old
    * stage's series disappear); counters of the old stage keep their final values.
@@ -277,7 +290,7 @@ export class RunMetrics {
   setStage(stage: MetricStage): void {
     if (stage === this.stageName) return;
     this.accountThrottle();
-    for (const g of [this.rateGauge, this.throttledGauge, this.sinceProgress, this.stalledGauge, this.consecutiveGauge, this.itemsTotal, this.runInfo]) g.reset();
+    for (const g of [this.rateGauge, this.throttledGauge, this.sinceProgress, this.stalledGauge, this.consecutiveGauge, this.itemsTotal, this.itemsDone, this.runInfo]) g.reset();
     this.stageName = stage;
     this.rate = new RateEstimator({ windowMs: this.opts.rateWindowMs ?? 10_000, now: this.now });
     this.consecutive = 0;

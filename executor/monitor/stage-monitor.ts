@@ -230,6 +230,7 @@ export function createStageMonitor(opts: StageMonitorOptions): StageMonitorHandl
     },
 
     progress(row) {
+      metrics?.setDone(row.items_done + row.items_failed);
       if (stage === 'full' && row.total_items !== null && row.total_items !== total) {
         total = row.total_items;
         metrics?.setTotal(total);

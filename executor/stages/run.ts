@@ -266,8 +266,6 @@ async function processStage(
   }
 
   const startedAt = (await store.getRun(runId))?.started_at ?? new Date();
-  // Running a stage again after an abort (reprise abort, stall-abort) is how it resumes.
-  if ((await store.getRun(runId))?.control === 'abort') await store.setControl(runId, 'run', actor(), 'reprise run started again after an abort');
   const stageItems = stage === 'canary' ? await stageTotal(run, stage) : null;
   events.event({ type: 'start', run: runId, stage, total: count.value, manifest: run.manifest.hash, workers: opts.workers ?? 1, process: processId });
   await store.recordEvent(runId, processId, 'stage-start', { stage, workers: opts.workers ?? 1 });

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { cliRunEvents } from '../../cli/run-events.js';
-import { createOutput } from '../../cli/output.js';
+import { createOutput, type OutputStreams } from '../../cli/output.js';
 import type { ProgressSnapshot } from '../../executor/stages/events.js';
 
 class Sink {
@@ -17,6 +17,8 @@ class Sink {
   }
 }
 
+const streams = (stdout: Sink, stderr: Sink): OutputStreams => ({ stdout, stderr }) as unknown as OutputStreams;
+
 const RUN = 'orders.r1.0123abcd';
 const snap = (done: number, extra: Partial<ProgressSnapshot> = {}): ProgressSnapshot => ({
   runId: RUN, stage: 'full', status: 'running', done, total: 1000, failed: 2, ratePerSecond: 100, etaSeconds: (1000 - done) / 100, throttle: null, ...extra,
@@ -26,7 +28,7 @@ function human(isTTY: boolean, env: NodeJS.ProcessEnv = {}) {
   const stdout = new Sink(false);
   const stderr = new Sink(isTTY);
   let t = 0;
-  const out = createOutput(false, { stdout, stderr });
+  const out = createOutput(false, streams(stdout, stderr));
   const ev = cliRunEvents(out, { stdout, stderr, env, now: () => (t += 300) });
   return { ev, stdout, stderr };
 }
@@ -78,7 +80,7 @@ describe('reprise run --json', () => {
     const stdout = new Sink(false);
     const stderr = new Sink(false);
     let t = Date.parse('2026-11-13T09:00:00Z');
-    const ev = cliRunEvents(createOutput(true, { stdout, stderr }), { stdout, stderr, now: () => t });
+    const ev = cliRunEvents(createOutput(true, streams(stdout, stderr)), { stdout, stderr, now: () => t });
     ev.event({ type: 'start', run: RUN, stage: 'full', total: 1000, manifest: 'sha256:x', workers: 1 });
     ev.progress(snap(400));
     ev.event({ type: 'chunk', run: RUN, stage: 'full', seq: 5, items: 99, failed: 1 });

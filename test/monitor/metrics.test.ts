@@ -101,12 +101,14 @@ describe('RunMetrics', () => {
     m.effect('write_invoice', 'replay', 'applied');
     m.effect('email_customer', 'suppress', 'suppressed');
     m.chunkCommitted(11);
+    m.setDone(40);
     t += 2_000;
     const text = await m.metrics();
     const l = { run: 'orders-tax-recompute.r1.0123abcd', stage: 'canary' };
     expect(sample(text, 'reprise_run_info', { ...l, plan: 'orders-tax-recompute', revision: '1', manifest: `sha256:${'0123abcd'.repeat(8)}` })).toBe(1);
     expect(sample(text, 'reprise_items_total', l)).toBe(100);
     expect(sample(text, 'reprise_items_processed_total', l)).toBe(11);
+    expect(sample(text, 'reprise_items_done', l)).toBe(40);
     expect(sample(text, 'reprise_items_failed_total', l)).toBe(3);
     expect(sample(text, 'reprise_errors_consecutive', l)).toBe(2);
     expect(sample(text, 'reprise_effects_total', { ...l, effect: 'write_invoice', policy: 'replay', status: 'applied' })).toBe(2);
@@ -181,6 +183,7 @@ describe('metrics server', () => {
     server = await startMetricsServer(0, m);
     expect(server.url).toBe(`http://127.0.0.1:${server.port}/metrics`);
     m.setTotal(500);
+    m.setDone(2);
     m.itemDone(true);
     m.itemDone(false);
     m.effect('write_invoice', 'replay', 'applied');

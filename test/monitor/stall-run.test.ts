@@ -131,7 +131,11 @@ describe('a stalled run', () => {
     expect(report.outcome).toBe('aborted');
     expect(report.abort.reason).toBe('stall');
 
-    // The same plan (same hash), the handler no longer blocking: the run resumes and completes.
+    // The abort flag stays until someone clears it; then the same plan (same hash), the handler
+    // no longer blocking, resumes the run and completes it.
+    const resumed = await runCli(['--state', db.url, 'resume', runId, '--reason', 'the blocking target is back'], env);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toContain(`resume: ${runId} control=run`);
     const again = await runCli(['run', plan, '--stage', 'full', '--reports', reports], env);
     expect(again.code, again.stderr).toBe(0);
     state = await checkState(db.url, runId);
