@@ -20,6 +20,8 @@ interface Prepared {
   fn: string;
   create: string;
   call: string;
+  /** `insert … values (…)`: the same insert as one set-based statement over unnest(). */
+  setBased?: { sql: string; mayConflictTwice: boolean };
 }
 
 export class SqlBatcher {
@@ -66,7 +68,7 @@ export class SqlBatcher {
         ? `create or replace function ${fn}(${args}) returns void language plpgsql as ${tag}\nbegin\n${loop}\nend\n${tag}`
         : `create or replace function ${fn}(${args}, out r_idx int, out r_row jsonb) returns setof record language plpgsql as ${tag}\nbegin\n${loop}\nend\n${tag}`;
     const call = `select * from ${fn}(${named.params.map((_, k) => `$${k + 1}::${types[k]}[]`).join(', ')})`;
-    return { types, fn, create, call };
+    return { types, fn, create, call, setBased: kind === 'exec' ? setBasedInsert(named, types) : undefined };
   }
 
   private columns(named: NamedSql, argsList: Array<Record<string, unknown>>, toParam: (v: unknown) => unknown): unknown[][] {
@@ -86,8 +88,26 @@ export class SqlBatcher {
       for (const args of argsList) await tx.query(named.sql, bindNamed(named, args).values.map(toParam));
       return;
     }
+    const columns = this.columns(named, argsList, toParam);
+    if (p.setBased) {
+      if (!p.setBased.mayConflictTwice) {
+        await tx.query(p.setBased.sql, columns);
+        return;
+      }
+      // ON CONFLICT DO UPDATE refuses to touch one row twice in a statement ("cannot affect row a
+      // second time"): when two items upsert the same row, fall back to the loop, in order.
+      await tx.query('savepoint reprise_batch');
+      try {
+        await tx.query(p.setBased.sql, columns);
+        await tx.query('release savepoint reprise_batch');
+        return;
+      } catch (e) {
+        await tx.query('rollback to savepoint reprise_batch');
+        if ((e as { code?: string }).code !== '21000') throw e;
+      }
+    }
     await tx.query(p.create);
-    await tx.query(p.call, this.columns(named, argsList, toParam));
+    await tx.query(p.call, columns);
   }
 
   /** The first row `named` returns for each argument set (null when none), read on `tx`. */
@@ -108,6 +128,74 @@ export class SqlBatcher {
     for (const row of r.rows) out[row.r_idx - 1] = row.r_row;
     return out;
   }
+}
+
+/**
+ * `insert into t (…) values (<exprs>) [on conflict …] [returning …]` with every parameter inside
+ * the single VALUES tuple becomes `insert into t (…) select <exprs> from unnest($1::t1[], …) u(…)
+ * [on conflict …]`: the same rows, in the same order, in one statement. Anything else (several
+ * tuples, parameters outside the tuple, other statements) is left to the loop.
+ */
+export function setBasedInsert(named: NamedSql, types: string[]): { sql: string; mayConflictTwice: boolean } | undefined {
+  const text = named.text.trim().replace(/;\s*$/, '');
+  if (!/^insert\s+into\s/i.test(text)) return undefined;
+  const at = findValuesTuple(text);
+  if (!at) return undefined;
+  const prefix = text.slice(0, at.valuesStart);
+  const tuple = text.slice(at.open + 1, at.close);
+  const suffix = text.slice(at.close + 1);
+  if (/^\s*,/.test(suffix) || /\breturning\b/i.test(suffix)) return undefined;
+  if (parseNamedSqlParams(prefix).length || parseNamedSqlParams(suffix).length) return undefined;
+  const select = substituteNamed(tuple, (name) => `reprise_u.p${named.params.indexOf(name) + 1}`);
+  const unnest = named.params.map((_, k) => `$${k + 1}::${types[k]}[]`).join(', ');
+  const cols = named.params.map((_, k) => `p${k + 1}`).join(', ');
+  return {
+    sql: `${prefix}select ${select} from unnest(${unnest}) as reprise_u(${cols})${suffix}`,
+    mayConflictTwice: /\bon\s+conflict\b[\s\S]*\bdo\s+update\b/i.test(suffix),
+  };
+}
+
+function parseNamedSqlParams(text: string): string[] {
+  const found: string[] = [];
+  substituteNamed(text, (name) => { found.push(name); return ''; });
+  return found;
+}
+
+/** Position of a top-level `values (…)` tuple, skipping literals, quoted names and comments. */
+function findValuesTuple(text: string): { valuesStart: number; open: number; close: number } | undefined {
+  let depth = 0;
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i]!;
+    const next = text[i + 1];
+    if (c === "'" || c === '"') {
+      const end = text.indexOf(c, i + 1);
+      if (end === -1) return undefined;
+      i = end + 1;
+      while (text[i] === c) { const again = text.indexOf(c, i + 1); if (again === -1) return undefined; i = again + 1; }
+      continue;
+    }
+    if (c === '-' && next === '-') { const nl = text.indexOf('\n', i); i = nl === -1 ? text.length : nl; continue; }
+    if (c === '/' && next === '*') { const end = text.indexOf('*/', i + 2); if (end === -1) return undefined; i = end + 2; continue; }
+    if (c === '$') return undefined; // dollar quoting: leave it to the loop
+    if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (depth === 0 && /[vV]/.test(c) && /^values\b/i.test(text.slice(i)) && (i === 0 || /\s|\)/.test(text[i - 1]!))) {
+      let j = i + 'values'.length;
+      while (j < text.length && /\s/.test(text[j]!)) j++;
+      if (text[j] !== '(') return undefined;
+      let d = 0;
+      for (let k = j; k < text.length; k++) {
+        const ch = text[k]!;
+        if (ch === "'" || ch === '"') { const end = text.indexOf(ch, k + 1); if (end === -1) return undefined; k = end; continue; }
+        if (ch === '(') d++;
+        else if (ch === ')') { d--; if (d === 0) return { valuesStart: i, open: j, close: k }; }
+      }
+      return undefined;
+    }
+    i++;
+  }
+  return undefined;
 }
 
 /** `{a,b}` (a text[] as text) -> ['a', 'b']; type names never contain quotes or commas here. */

@@ -59,39 +59,65 @@ export async function runWorker(ctx: WorkerContext, workerId: string): Promise<v
   const inOrder = orderingOf(ctx.plan) !== 'none';
   let outageSince: number | undefined;
   let backoff = 250;
-  while (!ctx.control.stopped) {
-    await ctx.control.waitWhilePaused();
-    if (ctx.control.stopped) break;
-    let chunk: ChunkRow | undefined;
-    try {
-      chunk = await ctx.store.leaseChunk(ctx.runId, ctx.stage, workerId, ctx.leaseTtlMs, inOrder);
-      if (!chunk) {
-        const states = await ctx.store.chunkStates(ctx.runId, ctx.stage);
-        if (states.pending === 0 && states.leased === 0) return;
-        ctx.observer.waiting(`${states.leased} chunk(s) leased by other workers`);
-        await sleep(Math.min(1000, ctx.leaseTtlMs / 4), ctx.control.stopSignal).catch(() => undefined);
-        continue;
+  // One commit may be in flight while the next chunk is fetched and processed; commits
+  // themselves stay one at a time and in order.
+  let pending: Promise<void> | undefined;
+  const settle = async (): Promise<void> => {
+    const p = pending;
+    pending = undefined;
+    if (p) await p;
+  };
+  try {
+    while (!ctx.control.stopped) {
+      await ctx.control.waitWhilePaused();
+      if (ctx.control.stopped) break;
+      let chunk: ChunkRow | undefined;
+      try {
+        chunk = await ctx.store.leaseChunk(ctx.runId, ctx.stage, workerId, ctx.leaseTtlMs, inOrder);
+        if (!chunk) {
+          if (pending) { await settle(); continue; }
+          const states = await ctx.store.chunkStates(ctx.runId, ctx.stage);
+          if (states.pending === 0 && states.leased === 0) return;
+          ctx.observer.waiting(`${states.leased} chunk(s) leased by other workers`);
+          await sleep(Math.min(1000, ctx.leaseTtlMs / 4), ctx.control.stopSignal).catch(() => undefined);
+          continue;
+        }
+        const prepared = await prepareChunk(ctx, chunk, workerId);
+        await settle();
+        const next = commitPrepared(ctx, prepared, workerId);
+        next.catch(() => undefined); // awaited by settle(); marked handled meanwhile
+        pending = next;
+        outageSince = undefined;
+        backoff = 250;
+      } catch (e) {
+        await settle().catch(() => undefined);
+        if (e instanceof Interrupted || ctx.control.stopped) continue;
+        if (!isConnectionError(e)) throw e;
+        outageSince ??= Date.now();
+        if (Date.now() - outageSince > ctx.outageTimeoutMs) {
+          ctx.control.stop('store-unreachable', (e as Error).message);
+          break;
+        }
+        ctx.observer.waiting(`database unreachable (${(e as Error).message}); retrying`);
+        if (chunk) await ctx.store.releaseChunk(ctx.runId, chunk.seq, workerId, chunk.generation).catch(() => undefined);
+        await sleep(backoff, ctx.control.stopSignal).catch(() => undefined);
+        backoff = Math.min(backoff * 2, 5_000);
       }
-      await processChunk(ctx, chunk, workerId);
-      outageSince = undefined;
-      backoff = 250;
-    } catch (e) {
-      if (e instanceof Interrupted || ctx.control.stopped) continue;
-      if (!isConnectionError(e)) throw e;
-      outageSince ??= Date.now();
-      if (Date.now() - outageSince > ctx.outageTimeoutMs) {
-        ctx.control.stop('store-unreachable', (e as Error).message);
-        break;
-      }
-      ctx.observer.waiting(`database unreachable (${(e as Error).message}); retrying`);
-      if (chunk) await ctx.store.releaseChunk(ctx.runId, chunk.seq, workerId, chunk.generation).catch(() => undefined);
-      await sleep(backoff, ctx.control.stopSignal).catch(() => undefined);
-      backoff = Math.min(backoff * 2, 5_000);
     }
+  } finally {
+    await settle().catch((e) => { if (!(e instanceof Interrupted) && !isConnectionError(e)) throw e; });
   }
 }
 
-async function processChunk(ctx: WorkerContext, chunk: ChunkRow, workerId: string): Promise<void> {
+interface PreparedChunk {
+  chunk: ChunkRow;
+  results: ItemResult[];
+  lease: AbortController;
+  heartbeat: NodeJS.Timeout;
+}
+
+/** Fetches and processes a chunk's items under a heartbeated lease; gives the chunk back when interrupted. */
+async function prepareChunk(ctx: WorkerContext, chunk: ChunkRow, workerId: string): Promise<PreparedChunk> {
   const lease = new AbortController();
   const heartbeat = setInterval(() => {
     ctx.store
@@ -108,9 +134,18 @@ async function processChunk(ctx: WorkerContext, chunk: ChunkRow, workerId: strin
       const why = lease.signal.aborted ? 'lease lost' : ctx.control.stopReason?.reason ?? 'paused';
       if (!lease.signal.aborted) await ctx.store.releaseChunk(ctx.runId, chunk.seq, workerId, chunk.generation).catch(() => undefined);
       ctx.observer.chunkReleased(chunk, why);
-      if (ctx.control.paused || ctx.control.stopped || lease.signal.aborted) throw new Interrupted();
-      return;
+      throw new Interrupted();
     }
+    return { chunk, results, lease, heartbeat };
+  } catch (e) {
+    clearInterval(heartbeat);
+    throw e;
+  }
+}
+
+async function commitPrepared(ctx: WorkerContext, p: PreparedChunk, workerId: string): Promise<void> {
+  const { chunk, results } = p;
+  try {
     let out;
     try {
       out = await commitChunk({
@@ -118,17 +153,20 @@ async function processChunk(ctx: WorkerContext, chunk: ChunkRow, workerId: strin
         dedupe: ctx.dedupe, dedupeInStateDb: ctx.dedupeInStateDb, batcher: ctx.batcher, ordered: orderingOf(ctx.plan) !== 'none',
       });
     } catch (e) {
-      if (!(e instanceof DedupeUnavailableError)) throw e;
-      // Fail closed: nothing of this chunk was applied without its claim; give it back and stop.
-      ctx.control.stop('fail-closed', e.message);
-      await ctx.store.releaseChunk(ctx.runId, chunk.seq, workerId, chunk.generation).catch(() => undefined);
-      ctx.observer.chunkReleased(chunk, 'dedupe store unreachable');
-      throw new Interrupted();
+      if (e instanceof DedupeUnavailableError) {
+        // Fail closed: nothing of this chunk was applied without its claim; give it back and stop.
+        ctx.control.stop('fail-closed', e.message);
+        await ctx.store.releaseChunk(ctx.runId, chunk.seq, workerId, chunk.generation).catch(() => undefined);
+        ctx.observer.chunkReleased(chunk, 'dedupe store unreachable');
+        throw new Interrupted();
+      }
+      if (isConnectionError(e)) await ctx.store.releaseChunk(ctx.runId, chunk.seq, workerId, chunk.generation).catch(() => undefined);
+      throw e;
     }
     if (out.committed) ctx.observer.chunkCommitted(chunk, out.items, out.failed);
     else ctx.observer.fenced(chunk);
   } finally {
-    clearInterval(heartbeat);
+    clearInterval(p.heartbeat);
   }
 }
 

@@ -359,13 +359,44 @@ export class StateStore {
 
   // ---- ledger and failures ----------------------------------------------------------------
 
+  /** Inside the commit transaction: the chunk's ledger, one batch row per effect. */
   async insertLedger(tx: SqlRunner, runId: string, stage: ChunkStage, chunkSeq: number, entries: LedgerEntry[]): Promise<void> {
     if (!entries.length) return;
+    const byEffect = new Map<string, LedgerEntry[]>();
+    for (const e of entries) {
+      const list = byEffect.get(e.effect);
+      if (list) list.push(e);
+      else byEffect.set(e.effect, [e]);
+    }
+    const batches = [...byEffect.values()].map((list) => {
+      const counts: Record<string, number> = {};
+      for (const e of list) counts[e.status] = (counts[e.status] ?? 0) + 1;
+      const hasBefore = list.some((e) => e.before !== null && e.before !== undefined);
+      return {
+        e: list[0]!.effect,
+        p: list[0]!.policy,
+        k: list.map((e) => e.item_key),
+        c: list.map((e) => e.call_index),
+        s: list.map((e) => e.status),
+        d: list.map((e) => e.dedupe_key),
+        pl: list.map((e) => e.payload ?? null),
+        b: hasBefore ? list.map((e) => e.before ?? null) : null,
+        er: list.map((e) => e.error),
+        n: counts,
+      };
+    });
     await tx.query(
-      `insert into reprise.ledger (run_id, stage, chunk_seq, item_key, effect, call_index, policy, status, dedupe_key, payload, before, error)
-       select $1, $2, $3, x.item_key, x.effect, x.call_index, x.policy, x.status, x.dedupe_key, coalesce(x.payload, 'null'::jsonb), x.before, x.error
-       from jsonb_to_recordset($4::jsonb) as x(item_key text, effect text, call_index int, policy text, status text, dedupe_key text, payload jsonb, before jsonb, error text)`,
-      [runId, stage, chunkSeq, JSON.stringify(entries)],
+      `insert into reprise.ledger_batches (run_id, stage, chunk_seq, effect, policy, item_keys, call_indexes, statuses, dedupe_keys, payloads, befores, errors, counts)
+       select $1, $2, $3, b->>'e', b->>'p',
+              array(select x from jsonb_array_elements_text(b->'k') with ordinality t(x, i) order by i),
+              array(select x::int from jsonb_array_elements_text(b->'c') with ordinality t(x, i) order by i),
+              array(select x from jsonb_array_elements_text(b->'s') with ordinality t(x, i) order by i),
+              array(select x from jsonb_array_elements_text(b->'d') with ordinality t(x, i) order by i),
+              b->'pl', nullif(b->'b', 'null'::jsonb),
+              array(select x from jsonb_array_elements_text(b->'er') with ordinality t(x, i) order by i),
+              b->'n'
+         from jsonb_array_elements($4::jsonb) as b`,
+      [runId, stage, chunkSeq, JSON.stringify(batches, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))],
     );
   }
 
@@ -406,18 +437,40 @@ export class StateStore {
 
   async ledgerSummary(runId: string, stage?: string): Promise<Array<{ effect: string; policy: string; status: string; n: number }>> {
     const { rows } = await this.db.query<{ effect: string; policy: string; status: string; n: number }>(
-      `select effect, policy, status, count(*)::int as n from reprise.ledger
-        where run_id = $1 and ($2::text is null or stage = $2)
-        group by effect, policy, status order by effect, status`,
+      `with counted as (
+         select b.effect, b.policy, c.key as status, sum(c.value::int)::int as n
+           from reprise.ledger_batches b, jsonb_each_text(b.counts) c
+          where b.run_id = $1 and ($2::text is null or b.stage = $2)
+          group by b.effect, b.policy, c.key
+       ), reversed as (
+         select r.effect, count(*)::int as n
+           from reprise.reversals r
+          where r.run_id = $1 and ($2::text is null or exists (
+                  select 1 from reprise.ledger_batches b where b.run_id = r.run_id and b.effect = r.effect and b.stage = $2 and r.item_key = any(b.item_keys)))
+          group by r.effect
+       )
+       select c.effect, c.policy, c.status,
+              (c.n - case when c.status = 'applied' then coalesce((select n from reversed where reversed.effect = c.effect), 0) else 0 end)::int as n
+         from counted c
+       union all
+       select r.effect, (select policy from counted where counted.effect = r.effect limit 1), 'reversed', r.n from reversed r
+       order by 1, 3`,
       [runId, stage ?? null],
     );
-    return rows;
+    return rows.filter((r) => r.n > 0);
   }
 
-  async markReversed(runId: string, ids: number[], who: string): Promise<number> {
-    const { rowCount } = await this.db.query(
-      `update reprise.ledger set status = 'reversed', reversed_at = now(), reversed_by = $3
-        where run_id = $1 and id = any($2::bigint[]) and status = 'applied'`,
+  /**
+   * Marks applied ledger calls reversed (ids from reprise.ledger); `runner` lets a compensation on
+   * the state database share its transaction. Calls already reversed are left alone.
+   */
+  async markReversed(runId: string, ids: number[], who: string, runner: SqlRunner = this.db): Promise<number> {
+    const { rowCount } = await runner.query(
+      `insert into reprise.reversals (run_id, item_key, effect, call_index, reversed_by)
+       select l.run_id, l.item_key, l.effect, l.call_index, $3
+         from reprise.ledger l
+        where l.run_id = $1 and l.id = any($2::bigint[]) and l.status = 'applied'
+       on conflict do nothing`,
       [runId, ids, who],
     );
     return rowCount;
@@ -458,6 +511,18 @@ export class StateStore {
     );
     const { rows } = await this.db.query<{ run_id: string }>('select run_id from reprise.approval_uses where approval_id = $1', [approvalId]);
     return rows[0]!.run_id;
+  }
+
+  /** The recorded uses of these approvals: approval id -> the run that used it, and when it first did. */
+  async approvalUses(approvalIds: readonly string[]): Promise<Map<string, { runId: string; stage: string; usedAt: Date }>> {
+    const out = new Map<string, { runId: string; stage: string; usedAt: Date }>();
+    if (!approvalIds.length) return out;
+    const { rows } = await this.db.query<{ approval_id: string; run_id: string; stage: string; used_at: Date }>(
+      'select approval_id, run_id, stage, used_at from reprise.approval_uses where approval_id = any($1::text[])',
+      [approvalIds],
+    );
+    for (const r of rows) out.set(r.approval_id, { runId: r.run_id, stage: r.stage, usedAt: new Date(r.used_at) });
+    return out;
   }
 
   async approvalUsedBy(approvalId: string): Promise<string | undefined> {

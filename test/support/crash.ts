@@ -98,11 +98,15 @@ export async function checkInvariants(url: string, runId: string, n: number, unc
   await c.connect();
   const one = async (sql: string, params: unknown[] = []): Promise<number> => Number((await c.query(sql, params)).rows[0].n);
   try {
+    // The ledger view unnests per-chunk batches: materialize this run's calls once, indexed.
+    await c.query('create temp table lg as select * from reprise.ledger where run_id = $1', [runId]);
+    await c.query('create index on lg (effect, item_key)');
+    await c.query('analyze lg');
     const aloDup = (await c.query(`select item from sink where effect = 'publish_alo' group by item having count(*) > 1`)).rows.map((r) => `alo:${r.item}`);
     const amoMissing = (await c.query(`select i.id::text as item from items i where i.id > 0 and not exists (select 1 from sink s where s.effect = 'publish_amo' and s.item = i.id::text)`)).rows.map((r) => `amo:${r.item}`);
     return {
       items: n,
-      itemsProcessed: await one(`select count(distinct item_key)::int as n from reprise.ledger where run_id = $1 and effect = 'write_result' and status = 'applied'`, [runId]),
+      itemsProcessed: await one(`select count(distinct item_key)::int as n from lg where effect = 'write_result' and status = 'applied'`),
       itemsLost: await one(`select count(*)::int as n from items i where i.id > 0 and not exists (select 1 from sink s where s.effect = 'write_result' and s.item = i.id::text)`),
       outsideWindow: await one(`select count(*)::int as n from sink where item::bigint < 0`),
       suppressApplied: await one(`select count(*)::int as n from sink where effect = 'notify'`),
@@ -115,20 +119,18 @@ export async function checkInvariants(url: string, runId: string, n: number, unc
       amoLostWithoutUnconfirmedClaim: amoMissing.filter((k) => !unconfirmed.has(k)).length,
       committedChunksRerun: await one(
         `select count(*)::int as n from sink s
-           join reprise.ledger l on l.run_id = $1 and l.item_key = s.item and l.effect = s.effect
-           join reprise.chunks ch on ch.run_id = l.run_id and ch.seq = l.chunk_seq
+           join lg l on l.item_key = s.item and l.effect = s.effect
+           join reprise.chunks ch on ch.run_id = $1 and ch.seq = l.chunk_seq
           where s.effect in ('publish_alo', 'publish_amo') and ch.committed_at is not null and s.at > ch.committed_at`,
         [runId],
       ),
       ledgerWithoutSink: await one(
-        `select count(*)::int as n from reprise.ledger l where l.run_id = $1 and l.status = 'applied' and l.effect in ('write_result', 'publish_alo', 'publish_amo')
+        `select count(*)::int as n from lg l where l.status = 'applied' and l.effect in ('write_result', 'publish_alo', 'publish_amo')
            and not exists (select 1 from sink s where s.effect = l.effect and s.item = l.item_key)`,
-        [runId],
       ),
       sinkWithoutLedger: await one(
         `select count(*)::int as n from (select distinct effect, item from sink) s
-          where not exists (select 1 from reprise.ledger l where l.run_id = $1 and l.effect = s.effect and l.item_key = s.item and l.status in ('applied', 'claimed'))`,
-        [runId],
+          where not exists (select 1 from lg l where l.effect = s.effect and l.item_key = s.item and l.status in ('applied', 'claimed'))`,
       ),
     };
   } finally {

@@ -46,30 +46,62 @@ create table reprise.chunks (
 );
 create index chunks_leasable on reprise.chunks (run_id, stage, seq) where state in ('pending', 'leased');
 
-create table reprise.ledger (
-  id               bigserial primary key,
+-- The ledger: every effect call of every committed chunk. Stored one row per chunk and effect
+-- (parallel arrays, one element per call: a chunk's ledger is a single insert in its commit
+-- transaction), and read one row per call through the view reprise.ledger below.
+create table reprise.ledger_batches (
+  id               bigserial unique,
   run_id           text not null references reprise.runs (id) on delete cascade,
   stage            text not null check (stage in ('canary', 'full')),
   chunk_seq        integer not null,
+  effect           text not null,
+  policy           text not null check (policy in ('replay', 'suppress', 'dedupe')),
+  item_keys        text[] not null,
+  call_indexes     integer[] not null,                      -- nth call of this effect by that item
+  statuses         text[] not null,
+  dedupe_keys      text[] not null,
+  payloads         jsonb not null,                          -- the arguments the handler passed, per call
+  befores          jsonb,                                   -- preview rows read just before applying, per call
+  errors           text[] not null,
+  counts           jsonb not null,                          -- calls per status, for reports
+  at               timestamptz not null default now(),
+  primary key (run_id, chunk_seq, effect),
+  check (cardinality(item_keys) between 1 and 1048575),
+  check (cardinality(call_indexes) = cardinality(item_keys) and cardinality(statuses) = cardinality(item_keys)
+         and cardinality(dedupe_keys) = cardinality(item_keys) and cardinality(errors) = cardinality(item_keys)),
+  check (jsonb_typeof(payloads) = 'array' and jsonb_array_length(payloads) = cardinality(item_keys)),
+  check (befores is null or (jsonb_typeof(befores) = 'array' and jsonb_array_length(befores) = cardinality(item_keys))),
+  check (statuses <@ array['applied', 'suppressed', 'skipped-dup', 'claimed', 'failed']::text[]),
+  check (policy = 'suppress' or not (statuses && array['suppressed']::text[])),
+  check (policy = 'dedupe' or not (statuses && array['skipped-dup', 'claimed']::text[])),
+  check ((policy = 'dedupe') = (array_position(dedupe_keys, null) is null))
+);
+
+-- Compensations applied by `reprise reverse`: a ledger call listed here reads as `reversed`.
+create table reprise.reversals (
+  run_id           text not null references reprise.runs (id) on delete cascade,
   item_key         text not null,
   effect           text not null,
-  call_index       integer not null check (call_index >= 0),  -- nth call of this effect by this item
-  policy           text not null check (policy in ('replay', 'suppress', 'dedupe')),
-  status           text not null check (status in ('applied', 'suppressed', 'skipped-dup', 'claimed', 'failed', 'reversed')),
-  dedupe_key       text,
-  payload          jsonb not null,                           -- the arguments the handler passed
-  before           jsonb,                                    -- preview row read just before applying
-  error            text,
-  at               timestamptz not null default now(),
-  reversed_at      timestamptz,
-  reversed_by      text,
-  unique (run_id, item_key, effect, call_index),
-  check ((policy = 'dedupe') = (dedupe_key is not null)),
-  check (status <> 'suppressed' or policy = 'suppress'),
-  check (status not in ('skipped-dup', 'claimed') or policy = 'dedupe'),
-  check ((status = 'reversed') = (reversed_at is not null))
+  call_index       integer not null,
+  reversed_at      timestamptz not null default now(),
+  reversed_by      text not null,
+  primary key (run_id, item_key, effect, call_index)
 );
-create index ledger_by_effect on reprise.ledger (run_id, effect, status);
+
+create view reprise.ledger as
+  select (b.id * 1048576 + u.ord)::bigint as id,
+         b.run_id, b.stage, b.chunk_seq, u.item_key, b.effect, u.call_index, b.policy,
+         case when r.run_id is not null then 'reversed' else u.status end as status,
+         u.dedupe_key,
+         b.payloads -> (u.ord::int - 1) as payload,
+         b.befores -> (u.ord::int - 1) as before,
+         u.error, b.at, r.reversed_at, r.reversed_by
+    from reprise.ledger_batches b
+   cross join lateral unnest(b.item_keys, b.call_indexes, b.statuses, b.dedupe_keys, b.errors)
+         with ordinality as u(item_key, call_index, status, dedupe_key, error, ord)
+    left join reprise.reversals r
+      on r.run_id = b.run_id and r.item_key = u.item_key and r.effect = b.effect and r.call_index = u.call_index
+     and u.status = 'applied';
 
 create table reprise.item_failures (
   run_id           text not null references reprise.runs (id) on delete cascade,
