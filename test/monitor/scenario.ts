@@ -46,6 +46,11 @@ export interface ScenarioPlanOptions {
   itemsPerSecond?: number;
   chunkSize?: number;
   concurrency?: number;
+  /**
+   * The state in the embedded store (no checkpoint.connection): the sink write is then applied
+   * when called, so it is written idempotently.
+   */
+  embedded?: boolean;
 }
 
 export function scenarioPlan(o: ScenarioPlanOptions): PlanCopy {
@@ -68,7 +73,9 @@ export function scenarioPlan(o: ScenarioPlanOptions): PlanCopy {
       },
       processing: { handler: './monitor.handler.ts', timeoutMs: 600_000, retries: { max: 0, backoffMs: 10 } },
       sideEffects: [
-        { name: 'write_sink', kind: 'sql', connection: 'db', statement: 'insert into sink (id) values (:id)', idempotent: false, backfill: 'replay', live: 'none' },
+        o.embedded
+          ? { name: 'write_sink', kind: 'sql', connection: 'db', statement: 'insert into sink (id) select :id where not exists (select 1 from sink where id = :id)', backfill: 'replay', live: 'none' }
+          : { name: 'write_sink', kind: 'sql', connection: 'db', statement: 'insert into sink (id) values (:id)', idempotent: false, backfill: 'replay', live: 'none' },
       ],
       rate: {
         itemsPerSecond: o.itemsPerSecond ?? 100_000,
@@ -79,7 +86,7 @@ export function scenarioPlan(o: ScenarioPlanOptions): PlanCopy {
       },
       canary: { size: 5, pick: 'first' },
       abort: o.abort ?? {},
-      checkpoint: { connection: 'db' },
+      ...(o.embedded ? {} : { checkpoint: { connection: 'db' } }),
     },
     { 'monitor.handler.ts': HANDLER },
   );
