@@ -7,11 +7,24 @@
 import { Redis } from 'ioredis';
 import type { Plan } from '../schema/manifest.types.js';
 import { ExitCode, RepriseError } from '../compiler/errors.js';
-import { openDatabase, parseDbUrl, redact, Semaphore, type Database } from './db/database.js';
+import { openDatabase, parseDbUrl, redact, Semaphore, type Database, type SqlRunner } from './db/database.js';
 
 export type Fingerprint =
   | { kind: 'postgres'; systemIdentifier: string | null; database: string }
   | { kind: 'redis'; runId: string };
+
+/** The identity of a PostgreSQL database: its cluster's `system_identifier` (when readable) and its name. */
+export async function postgresFingerprint(db: SqlRunner): Promise<Fingerprint> {
+  const { rows } = await db.query<{ db: string }>('select current_database() as db');
+  let systemIdentifier: string | null = null;
+  try {
+    const r = await db.query<{ id: string }>('select system_identifier::text as id from pg_control_system()');
+    systemIdentifier = r.rows[0]?.id ?? null;
+  } catch {
+    systemIdentifier = null; // not allowed to read it; the database name still binds the report
+  }
+  return { kind: 'postgres', systemIdentifier, database: rows[0]?.db ?? '' };
+}
 
 export class Targets {
   private readonly dbs = new Map<string, Promise<Database>>();
@@ -82,16 +95,7 @@ export class Targets {
       const runId = /run_id:([0-9a-f]+)/.exec(info)?.[1];
       return { kind: 'redis', runId: runId ?? 'unknown' };
     }
-    const db = await this.sql(name);
-    const { rows } = await db.query<{ db: string }>('select current_database() as db');
-    let systemIdentifier: string | null = null;
-    try {
-      const r = await db.query<{ id: string }>('select system_identifier::text as id from pg_control_system()');
-      systemIdentifier = r.rows[0]?.id ?? null;
-    } catch {
-      systemIdentifier = null; // not allowed to read it; the database name still binds the report
-    }
-    return { kind: 'postgres', systemIdentifier, database: rows[0]?.db ?? '' };
+    return postgresFingerprint(await this.sql(name));
   }
 
   /** Fingerprints of every connection the plan uses. */

@@ -1,11 +1,18 @@
 import type { Command } from 'commander';
 import { ExitCode, RepriseError } from '../../compiler/errors.js';
 import { startMetricsServer, type MetricsServer, type RunMetrics } from '../../executor/monitor/index.js';
+import { createPreflight } from '../../executor/stages/preflight.js';
 import { runStage, type StageOutcome } from '../../executor/stages/run.js';
 import { contextOf } from '../main.js';
 import { cliRunEvents } from '../run-events.js';
 import { stateUrlOf } from '../state.js';
 import type { Output } from '../output.js';
+
+/**
+ * @internal Tests of the run engine (test/support/reprise-engine.mjs) switch the approval
+ * preflight off, as a library caller of runStage does; the shipped binary (bin/reprise.js) never does.
+ */
+export const runCommandSettings = { approvals: true };
 
 /** SIGINT/SIGTERM stop the stage cleanly (exit 4); a second signal leaves at once. */
 export function stopOnSignals(): { signal: AbortSignal; dispose(): void } {
@@ -39,7 +46,7 @@ export function registerRun(program: Command): void {
     .option('--workers <n>', 'workers in this process', '1')
     .option('--metrics-port <port>', 'serve Prometheus metrics on this port')
     .option('--manifest <file>', 'hold the run to this compiled manifest (its bytes must be canonical and its hash the plan\'s)')
-    .action(async (plan: string, opts: { stage: string; reports: string; workers: string; manifest?: string; metricsPort?: string }, cmd: Command) => {
+    .action(async (plan: string, opts: { stage: string; approvals: string; trust?: string; reports: string; workers: string; manifest?: string; metricsPort?: string }, cmd: Command) => {
       const { out, globals } = contextOf(cmd);
       if (opts.stage !== 'canary' && opts.stage !== 'full') {
         throw new RepriseError('USAGE', `--stage must be canary or full, got ${opts.stage}`, { hint: 'the dry-run has its own command: reprise dry-run <plan>' });
@@ -62,12 +69,15 @@ export function registerRun(program: Command): void {
         });
         process.stderr.write(`metrics   ${server.url}\n`);
       }
+      // Approvals and the go/no-go table, before any item is processed (the trust file is read now: exit 2 without one).
+      const preflight = runCommandSettings.approvals ? createPreflight({ approvalsDir: opts.approvals, trustPath: opts.trust, reportsDir: opts.reports, out }) : undefined;
       const events = cliRunEvents(out);
       const stop = stopOnSignals();
       try {
         const outcome = await runStage({
           plan,
           stage: opts.stage,
+          preflight,
           stateUrl: stateUrlOf(globals),
           workers,
           reportsDir: opts.reports,

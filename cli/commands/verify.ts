@@ -47,7 +47,7 @@ export function registerVerify(program: Command): void {
         trust,
         now: new Date(),
       });
-      printTable(out, result);
+      printApprovalTable(out, result);
       const summary = {
         level: 'result',
         ok: result.ok,
@@ -70,8 +70,8 @@ export function registerVerify(program: Command): void {
     });
 }
 
-/** One row per approval file: accepted, or refused with its code and reason. */
-function printTable(out: Output, result: VerifyResult): void {
+/** One row per approval file: accepted, or refused with its code and reason (also used by `reverse --execute`). */
+export function printApprovalTable(out: Output, result: VerifyResult): void {
   const rows: Array<[string, string, string, string]> = [];
   for (const a of result.accepted) {
     rows.push([a.file, 'accepted', a.approver, `signed with ${a.keyFingerprint}`]);

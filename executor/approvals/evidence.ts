@@ -25,6 +25,10 @@ export interface ReportEvidence {
   manifest: string;
   /** The report's own hash (what an approval's evidence records). */
   hash: string;
+  /** How the stage ended (`completed`, `validation-failed`, `aborted`, …), as the report says. */
+  outcome?: string;
+  /** Why it did not complete, in a few words (failed validations, the abort reason), when it did not. */
+  outcomeDetail?: string;
 }
 
 /** Checks a report's kind, fields and hash. REPORT_INVALID (exit 2) or REPORT_TAMPERED (exit 3). */
@@ -61,7 +65,38 @@ export function parseReport(bytes: Buffer | string, file = 'report'): ReportEvid
       details: { file, expected: hash, actual },
     });
   }
-  return { file, runId: r.runId, stage: r.stage as ReportStage, manifest: r.manifest, hash };
+  const outcome = typeof r.outcome === 'string' ? r.outcome : undefined;
+  const outcomeDetail = outcome === undefined || outcome === 'completed' ? undefined : outcomeDetailOf(r);
+  return { file, runId: r.runId, stage: r.stage as ReportStage, manifest: r.manifest, hash, ...(outcome !== undefined ? { outcome } : {}), ...(outcomeDetail ? { outcomeDetail } : {}) };
+}
+
+/** Which validations failed, or why the stage stopped, from a report body (defensively: any shape). */
+export function outcomeDetailOf(r: Record<string, unknown>): string | undefined {
+  const failed = Array.isArray(r.validations)
+    ? r.validations.filter((v): v is { name: string; detail?: unknown } => Boolean(v) && typeof v === 'object' && (v as { ok?: unknown }).ok !== true && typeof (v as { name?: unknown }).name === 'string')
+    : [];
+  if (failed.length) return `validation${failed.length === 1 ? '' : 's'} failed: ${failed.map((v) => (typeof v.detail === 'string' && v.detail ? `${v.name} (${v.detail})` : v.name)).join(', ')}`;
+  const abort = r.abort as { reason?: unknown; detail?: unknown } | null | undefined;
+  if (abort && typeof abort === 'object' && typeof abort.reason === 'string') return `stopped: ${abort.reason}${typeof abort.detail === 'string' && abort.detail ? ` (${abort.detail})` : ''}`;
+  return undefined;
+}
+
+/**
+ * Refuses (EVIDENCE_NOT_COMPLETED, exit 2) a report that cannot be the evidence of a canary or
+ * full approval: a dry-run or canary that did not complete. A canary that failed validation or was
+ * aborted is never the evidence for `full`. Reverse approvals may cite any report.
+ */
+export function assertCompletedEvidence(stage: 'canary' | 'full' | 'reverse', report: ReportEvidence): void {
+  if (stage === 'reverse' || report.outcome === 'completed') return;
+  const name = report.file ?? 'the report';
+  const what = report.outcome === undefined ? 'records no outcome' : `has outcome ${report.outcome}${report.outcomeDetail ? ` (${report.outcomeDetail})` : ''}`;
+  throw new RepriseError('EVIDENCE_NOT_COMPLETED', `${name} ${what}; stage ${stage} is approved only on a ${report.stage} that completed`, {
+    exit: ExitCode.invalidInput,
+    hint: report.stage === 'canary'
+      ? 'a canary that failed validation or was aborted cannot be the evidence for full: find the cause, reverse what it applied if needed (docs/reversal.md), fix the plan in a new revision and start again from the dry-run'
+      : 'run the stage again until it completes, and review the new report',
+    details: { file: report.file ?? null, stage: report.stage, outcome: report.outcome ?? null },
+  });
 }
 
 /** Reads and checks a report file. REPORT_NOT_FOUND (exit 2) when it cannot be read. */
@@ -91,8 +126,9 @@ export function requiredEvidenceStage(stage: 'canary' | 'full' | 'reverse'): Rep
 
 /**
  * The evidence an approval of `stage` binds, from the report its approver read (`--evidence`).
- * Refuses (exit 2) a missing report for canary/full, a report of the wrong stage, or a report
- * of another manifest. Reverse takes any report of this manifest, or none.
+ * Refuses (exit 2) a missing report for canary/full, a report of the wrong stage, a report
+ * of another manifest, or one whose stage did not complete (EVIDENCE_NOT_COMPLETED). Reverse
+ * takes any report of this manifest, whatever its outcome, or none.
  */
 export function evidenceFromReport(stage: 'canary' | 'full' | 'reverse', report: ReportEvidence | undefined, manifestHash: string): ApprovalEvidence {
   const reportName = report?.file ?? 'the report';
@@ -122,5 +158,6 @@ export function evidenceFromReport(stage: 'canary' | 'full' | 'reverse', report:
       hint: 'the plan changed since that report was written: run it again and review the new report',
     });
   }
+  assertCompletedEvidence(stage, report);
   return { [evidenceField(report.stage)]: report.hash };
 }

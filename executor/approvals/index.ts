@@ -37,7 +37,7 @@ export {
 } from './statement.js';
 export { parseApprovalStage } from './statement.js';
 export { parseAllowedSigners, matchPatternList, type AllowedSigners, type AllowedSigner } from './allowed-signers.js';
-export { readReportFile, parseReport, evidenceField, evidenceFromReport, requiredEvidenceStage, REPORT_KIND, type ReportEvidence, type ReportStage } from './evidence.js';
+export { readReportFile, parseReport, evidenceField, evidenceFromReport, assertCompletedEvidence, outcomeDetailOf, requiredEvidenceStage, REPORT_KIND, type ReportEvidence, type ReportStage } from './evidence.js';
 export { resolveTrustPath, loadTrustFile, readApprovalSources, DEFAULT_APPROVALS_DIR } from './load.js';
 export { signSshSig, verifySshSig, parseSshSig, REPRISE_NAMESPACE, type SshSigVerification } from './sshsig.js';
 export { loadSigner, writeKeyPair, generateKeyPair, parseEd25519PublicKeyLine, defaultKeyComment, type Signer } from './keys.js';

@@ -62,6 +62,13 @@ export interface VerifyApprovalsInput {
   runId?: string;
   /** approvalId -> id of the run that already used it (from the state store, see LoadApprovalUses). */
   priorUses?: ReadonlyMap<string, string>;
+  /**
+   * approvalId -> when `runId` first used it. An approval this run already used is judged at that
+   * time for expiry and key validity, so a stage resumed after an abort or a crash keeps the
+   * approvals it started with (design: a resumed run needs a new approval only if the manifest
+   * changed). Signature, trust, binding, author and reuse are always checked as of now.
+   */
+  usedAt?: ReadonlyMap<string, Date>;
   /** @defaultValue CLOCK_SKEW_MS */
   clockSkewMs?: number;
 }
@@ -139,6 +146,14 @@ const SIG_CODES: Record<Exclude<SshSigFailure, 'bad-signature'>, { code: string;
 
 type Check = { ok: true; accepted: AcceptedApproval; keyBlob: Buffer } | { ok: false; rejected: RejectedApproval };
 
+function evidenceMissingProblem(input: VerifyApprovalsInput, needed: keyof ApprovalEvidence): { code: string; message: string; hint: string } {
+  return {
+    code: 'EVIDENCE_MISSING',
+    message: `stage ${input.stage} needs approvals of this run's ${REPORT_NAME[needed]}, and none is recorded for ${input.plan} r${input.revision}`,
+    hint: input.stage === 'canary' ? 'run reprise dry-run first; reviewers approve its report' : 'run the canary stage first (it must complete); reviewers approve its report',
+  };
+}
+
 /** Checks every approval file; never throws for anything in the files or the trust set. */
 export function verifyApprovals(input: VerifyApprovalsInput): VerifyResult {
   const min = Math.max(1, Math.floor(Number.isFinite(input.min) ? input.min : 1));
@@ -146,18 +161,15 @@ export function verifyApprovals(input: VerifyApprovalsInput): VerifyResult {
   const needed = requiredEvidenceField(input.stage);
   const base = { stage: input.stage, min, evidenceChecked };
 
-  if (evidenceChecked && needed && input.expectedEvidence[needed] === undefined) {
+  const evidenceMissing = evidenceChecked && needed !== undefined && input.expectedEvidence[needed] === undefined;
+  if (evidenceMissing && input.approvals.length === 0) {
     return {
       ...base,
       ok: false,
       accepted: [],
       rejected: [],
       distinctPrincipals: 0,
-      problem: {
-        code: 'EVIDENCE_MISSING',
-        message: `stage ${input.stage} needs approvals of this run's ${REPORT_NAME[needed]}, and none is recorded for ${input.plan} r${input.revision}`,
-        hint: input.stage === 'canary' ? 'run reprise dry-run first; reviewers approve its report' : 'run the canary stage first; reviewers approve its report',
-      },
+      problem: evidenceMissingProblem(input, needed),
     };
   }
 
@@ -210,7 +222,11 @@ export function verifyApprovals(input: VerifyApprovalsInput): VerifyResult {
   }
 
   const result: VerifyResult = { ...base, ok: false, accepted, rejected, distinctPrincipals: accepted.length };
-  if (input.approvals.length === 0) {
+  if (evidenceMissing) {
+    // The approvals were still checked (all but the missing evidence), so a set refused for
+    // another reason — say the handler changed since approval — says so (see assertApproved).
+    result.problem = evidenceMissingProblem(input, needed);
+  } else if (input.approvals.length === 0) {
     result.problem = {
       code: 'APPROVAL_MISSING',
       message: `no approval for stage ${input.stage} of ${input.plan} r${input.revision} (${input.manifestHash})`,
@@ -287,10 +303,13 @@ function checkOne(source: ApprovalSource, input: VerifyApprovalsInput): Check {
     return refuse('APPROVAL_NAMESPACE_NOT_ALLOWED', `key ${key.fingerprint} is trusted only for namespaces ${e.namespaces!.join(',')}, not reprise (${trustFile} line ${e.line})`, 'add reprise to namespaces= of that trust file line, if this key may approve runs', st);
   }
   const issuedAt = new Date(st.issuedAt);
-  const validEntry = forNamespace.find((e) => keyValidAt(e, input.now) && keyValidAt(e, issuedAt));
+  // An approval this run already used is judged as of that first use (a resumed stage).
+  const firstUse = input.runId !== undefined && input.priorUses?.get(id) === input.runId ? input.usedAt?.get(id) : undefined;
+  const at = firstUse ?? input.now;
+  const validEntry = forNamespace.find((e) => keyValidAt(e, at) && keyValidAt(e, issuedAt));
   if (!validEntry) {
     const e = forNamespace[0]!;
-    const when = !keyValidAt(e, input.now) ? `now (${input.now.toISOString()})` : `when the approval was issued (${st.issuedAt})`;
+    const when = !keyValidAt(e, at) ? `${firstUse ? 'when this run first used it' : 'now'} (${at.toISOString()})` : `when the approval was issued (${st.issuedAt})`;
     return refuse('APPROVAL_KEY_NOT_VALID', `key ${key.fingerprint} is not valid ${when}: ${validityText(e)} (${trustFile} line ${e.line})`, 'sign again with the approver\'s current key; validity windows come from valid-after/valid-before in the trust file', st);
   }
 
@@ -311,6 +330,7 @@ function checkOne(source: ApprovalSource, input: VerifyApprovalsInput): Check {
     const needed = requiredEvidenceField(input.stage);
     const fields: Array<keyof ApprovalEvidence> = needed ? [needed] : (['dryRunReport', 'canaryReport', 'fullReport'] as const).filter((f) => st.evidence[f] !== undefined && input.expectedEvidence[f] !== undefined);
     for (const f of fields) {
+      if (input.expectedEvidence[f] === undefined) continue; // nothing recorded to compare: EVIDENCE_MISSING for the set
       if (st.evidence[f] !== input.expectedEvidence[f]) {
         const cited = st.evidence[f] === undefined ? `cites no ${REPORT_NAME[f]}` : `cites ${REPORT_NAME[f]} ${st.evidence[f]}`;
         return refuse('APPROVAL_WRONG_EVIDENCE', `${cited}, but this run's ${REPORT_NAME[f]} is ${input.expectedEvidence[f]}`, `approvals bind the report the approver read: approve again with --evidence set to this run's ${REPORT_NAME[f]}`, st);
@@ -327,7 +347,7 @@ function checkOne(source: ApprovalSource, input: VerifyApprovalsInput): Check {
   if (issuedAt.getTime() > input.now.getTime() + skew) {
     return refuse('APPROVAL_NOT_YET_VALID', `issued at ${st.issuedAt}, in the future (now ${input.now.toISOString()}, 5 minutes of clock skew allowed)`, 'check the clocks of the signing machine and of this one', st);
   }
-  if (expiresAt.getTime() + skew <= input.now.getTime()) {
+  if (expiresAt.getTime() + skew <= at.getTime()) {
     return refuse('APPROVAL_EXPIRED', `expired at ${st.expiresAt}`, 'approvals are short-lived on purpose; ask the approver to review and sign again (--expires sets the lifetime)', st);
   }
 
@@ -382,7 +402,7 @@ export function assertApproved(result: VerifyResult): void {
   const p = result.problem ?? { code: 'APPROVALS_INSUFFICIENT', message: `stage ${result.stage} is not approved`, hint: 'collect approvals' };
   const codes = new Set(result.rejected.map((r) => r.code));
   const only = result.rejected[0];
-  if (p.code === 'APPROVALS_INSUFFICIENT' && result.accepted.length === 0 && codes.size === 1 && only) {
+  if ((p.code === 'APPROVALS_INSUFFICIENT' || p.code === 'EVIDENCE_MISSING') && result.accepted.length === 0 && codes.size === 1 && only) {
     const message = result.rejected.length === 1 ? `${only.file}: ${only.message}` : `${only.file}: ${only.message} (and ${result.rejected.length - 1} more approval${result.rejected.length === 2 ? '' : 's'} refused for the same reason)`;
     throw new RepriseError(only.code, message, { exit: ExitCode.refused, hint: only.hint ?? p.hint, details });
   }

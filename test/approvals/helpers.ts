@@ -125,7 +125,7 @@ export { canonicalStatement };
 
 /** A report file as the executor writes it: `hash` = contentHash(every other field). */
 export function reportBody(fields: { runId: string; stage: 'dry-run' | 'canary' | 'full'; manifest: string; [k: string]: unknown }): Record<string, unknown> {
-  const body = { kind: 'reprise/report@1', counts: { items: 100 }, ...fields };
+  const body = { kind: 'reprise/report@1', outcome: 'completed', counts: { items: 100 }, ...fields };
   return { ...body, hash: contentHash(body) };
 }
 

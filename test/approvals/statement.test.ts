@@ -52,7 +52,15 @@ describe('report files as evidence', () => {
   it('returns runId, stage, manifest and hash of an intact report', () => {
     const dir = tempDir();
     const { path, hash } = writeReport(dir, { runId: 'orders-fix.r3.aaaaaaaa', stage: 'dry-run', manifest: MANIFEST });
-    expect(readReportFile(path)).toEqual({ file: path, runId: 'orders-fix.r3.aaaaaaaa', stage: 'dry-run', manifest: MANIFEST, hash });
+    expect(readReportFile(path)).toEqual({ file: path, runId: 'orders-fix.r3.aaaaaaaa', stage: 'dry-run', manifest: MANIFEST, hash, outcome: 'completed' });
+  });
+
+  it('says why a stage did not complete: the failed validations, or the stop', () => {
+    const dir = tempDir();
+    const failed = writeReport(dir, { runId: 'r', stage: 'canary', manifest: MANIFEST, outcome: 'validation-failed', validations: [{ name: 'totals', ok: true, detail: null }, { name: 'no-negative', ok: false, detail: 'returned ok = false' }] });
+    expect(readReportFile(failed.path)).toMatchObject({ outcome: 'validation-failed', outcomeDetail: 'validation failed: no-negative (returned ok = false)' });
+    const aborted = writeReport(dir, { runId: 'r', stage: 'canary', manifest: MANIFEST, outcome: 'aborted', abort: { reason: 'error-budget', detail: '12 errors' } });
+    expect(readReportFile(aborted.path)).toMatchObject({ outcome: 'aborted', outcomeDetail: 'stopped: error-budget (12 errors)' });
   });
 
   it('REPORT_TAMPERED (exit 3) when any field changed after writing', () => {
@@ -69,7 +77,7 @@ describe('report files as evidence', () => {
   });
 
   it('binds the right report for each stage, refusing the others (exit 2)', () => {
-    const dry = { runId: 'r', stage: 'dry-run' as const, manifest: MANIFEST, hash: `sha256:${'1'.repeat(64)}` };
+    const dry = { runId: 'r', stage: 'dry-run' as const, manifest: MANIFEST, hash: `sha256:${'1'.repeat(64)}`, outcome: 'completed' };
     const canary = { ...dry, stage: 'canary' as const };
     expect(evidenceFromReport('canary', dry, MANIFEST)).toEqual({ dryRunReport: dry.hash });
     expect(evidenceFromReport('full', canary, MANIFEST)).toEqual({ canaryReport: canary.hash });
@@ -78,5 +86,17 @@ describe('report files as evidence', () => {
     expect(() => evidenceFromReport('canary', undefined, MANIFEST)).toThrow(expect.objectContaining({ code: 'EVIDENCE_REQUIRED', exit: 2 }));
     expect(() => evidenceFromReport('full', dry, MANIFEST)).toThrow(expect.objectContaining({ code: 'EVIDENCE_WRONG_STAGE', exit: 2 }));
     expect(() => evidenceFromReport('canary', dry, `sha256:${'f'.repeat(64)}`)).toThrow(expect.objectContaining({ code: 'EVIDENCE_WRONG_MANIFEST', exit: 2 }));
+  });
+
+  it('EVIDENCE_NOT_COMPLETED (exit 2): a failed or aborted stage is never the evidence for the next one; reverse may cite it', () => {
+    const canary = { runId: 'r', stage: 'canary' as const, manifest: MANIFEST, hash: `sha256:${'2'.repeat(64)}`, file: 'c.json', outcome: 'validation-failed', outcomeDetail: 'validation failed: totals' };
+    expect(() => evidenceFromReport('full', canary, MANIFEST)).toThrow(expect.objectContaining({
+      code: 'EVIDENCE_NOT_COMPLETED',
+      exit: 2,
+      message: 'c.json has outcome validation-failed (validation failed: totals); stage full is approved only on a canary that completed',
+    }));
+    expect(() => evidenceFromReport('full', { ...canary, outcome: 'aborted', outcomeDetail: undefined }, MANIFEST)).toThrow(expect.objectContaining({ code: 'EVIDENCE_NOT_COMPLETED' }));
+    expect(() => evidenceFromReport('canary', { ...canary, stage: 'dry-run', outcome: undefined }, MANIFEST)).toThrow(expect.objectContaining({ code: 'EVIDENCE_NOT_COMPLETED', message: expect.stringContaining('records no outcome') }));
+    expect(evidenceFromReport('reverse', canary, MANIFEST)).toEqual({ canaryReport: canary.hash });
   });
 });

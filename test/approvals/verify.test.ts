@@ -207,6 +207,31 @@ describe('verifyApprovals refuses, each with its own code', () => {
     expect(skipped).toMatchObject({ ok: true, evidenceChecked: false });
   });
 
+  it('EVIDENCE_MISSING still checks the approvals: when all are refused for one reason, that reason is the refusal', async () => {
+    // The handler changed after approval: a new manifest, so also a new run without a dry-run report.
+    const stale = await approval(alice, { manifest: OTHER_MANIFEST });
+    const r = verifyApprovals(input({ expectedEvidence: {}, approvals: [stale] }));
+    expect(r.problem?.code).toBe('EVIDENCE_MISSING');
+    expect(onlyRefusal(r).code).toBe('APPROVAL_WRONG_MANIFEST');
+    expect(thrown(r).code).toBe('APPROVAL_WRONG_MANIFEST');
+    // None at all: the missing report is the first thing to fix.
+    expect(thrown(verifyApprovals(input({ expectedEvidence: {}, approvals: [] }))).code).toBe('EVIDENCE_MISSING');
+  });
+
+  it('a stage resumed by the run that first used its approvals judges their expiry at that first use', async () => {
+    const a = await approval(alice, { issuedAt: new Date(NOW.getTime() - 3 * 3_600_000), expiresAt: new Date(NOW.getTime() - 3_600_000) });
+    const [id] = approvalIdsOf([a]);
+    const run = 'orders-fix.r3.aaaaaaaa';
+    const firstUse = new Date(NOW.getTime() - 2 * 3_600_000);
+    const resumed = input({ approvals: [a], runId: run, priorUses: new Map([[id!, run]]), usedAt: new Map([[id!, firstUse]]) });
+    expect(verifyApprovals(resumed).ok).toBe(true);
+    // Not for another run (judged now: expired), and not without a recorded first use.
+    expect(onlyRefusal(verifyApprovals({ ...resumed, runId: 'other.r1.bbbbbbbb' })).code).toBe('APPROVAL_EXPIRED');
+    expect(onlyRefusal(verifyApprovals({ ...resumed, usedAt: undefined })).code).toBe('APPROVAL_EXPIRED');
+    // Expired already when first used: still refused.
+    expect(onlyRefusal(verifyApprovals({ ...resumed, usedAt: new Map([[id!, NOW]]) })).code).toBe('APPROVAL_EXPIRED');
+  });
+
   it('reverse: evidence optional, but a cited report must be the expected one', async () => {
     const rev = { stage: 'reverse' as const };
     expect(verifyApprovals(input({ ...rev, expectedEvidence: {}, approvals: [await approval(alice, { ...rev, evidence: {} })] })).ok).toBe(true);

@@ -1,8 +1,14 @@
-/** Running the reprise CLI as a user does: a subprocess of bin/reprise.js (the build in dist/). */
+/**
+ * Running the reprise CLI as a user does: a subprocess of the build in dist/. By default through
+ * ENGINE_BIN, the CLI with the approval preflight switched off (tests of the run engine start
+ * `--stage full` on fresh runs); pass `bin: BIN` for the shipped bin/reprise.js, which refuses
+ * to run a stage without approvals and a go/no-go (test/approvals/).
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 
 export const BIN = resolve(import.meta.dirname, '..', '..', 'bin', 'reprise.js');
+export const ENGINE_BIN = resolve(import.meta.dirname, 'reprise-engine.mjs');
 
 export interface CliResult {
   code: number | null;
@@ -18,8 +24,8 @@ export interface CliProcess {
   done: Promise<CliResult>;
 }
 
-export function startCli(args: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string): CliProcess {
-  const child = spawn(process.execPath, [BIN, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startCli(args: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string, bin = ENGINE_BIN): CliProcess {
+  const child = spawn(process.execPath, [bin, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const waiters: Array<{ match: (l: string) => boolean; resolve: (l: string | undefined) => void }> = [];
@@ -58,6 +64,6 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = process.env, c
   };
 }
 
-export async function runCli(args: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string): Promise<CliResult> {
-  return startCli(args, env, cwd).done;
+export async function runCli(args: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string, bin = ENGINE_BIN): Promise<CliResult> {
+  return startCli(args, env, cwd, bin).done;
 }
