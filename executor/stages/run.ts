@@ -23,7 +23,8 @@ import { emptyEffectCounts, finalizeReport, ThroughputRecorder, writeReportFiles
 import type { ChunkBounds, ChunkStage, RunRow, Stage } from '../store/store.js';
 import { actor } from '../store/store.js';
 import type { Fingerprint } from '../targets.js';
-import { alwaysHealthy, LocalTokenBucket, sleep, type LiveGuard, type RateLimiter, type ThrottleState } from '../throttle/limiter.js';
+import { sleep, type LiveGuard, type RateLimiter, type ThrottleState } from '../throttle/limiter.js';
+import { createLiveGuard, createRateLimiter, throttleSection } from '../throttle/index.js';
 import type { RunMetrics } from '../monitor/metrics.js';
 import { createStageMonitor, runMetricsFor, stageTotal } from '../monitor/stage-monitor.js';
 import { RunControl } from './control.js';
@@ -61,7 +62,10 @@ export interface RunStageOptions {
   outageTimeoutMs?: number;
   /** Approvals and the go/no-go checks; throws a RepriseError (exit 3) to refuse. */
   preflight?: (ctx: PreflightContext) => Promise<void>;
-  /** Shared rate limiter and live guard (default: a local token bucket, no probes). */
+  /**
+   * Shared rate limiter and live guard.
+   * @defaultValue the run's GCRA bucket in Redis or the state store, and its protect probes (executor/throttle/index.ts)
+   */
   limiter?: (run: OpenedRun) => Promise<RateLimiter>;
   guard?: (run: OpenedRun, control: RunControl) => Promise<LiveGuard>;
   /**
@@ -238,14 +242,17 @@ async function processStage(
   opts.signal?.addEventListener('abort', onSignal, { once: true });
   if (opts.signal?.aborted) onSignal();
 
-  const limiter: RateLimiter = opts.limiter ? await opts.limiter(run) : new LocalTokenBucket(plan.rate.itemsPerSecond);
-  const guard = opts.guard ? await opts.guard(run, control) : alwaysHealthy;
+  const outageTimeoutMs = opts.outageTimeoutMs ?? Number(process.env.REPRISE_OUTAGE_TIMEOUT_MS ?? 60_000);
+  const throttleCtx = { run, stage, control, events, owner: processId, env: opts.env, outageTimeoutMs };
+  const limiter: RateLimiter = opts.limiter ? await opts.limiter(run) : await createRateLimiter(throttleCtx);
+  const guard: LiveGuard = opts.guard ? await opts.guard(run, control) : await createLiveGuard(throttleCtx);
   let metrics: RunMetrics | undefined;
   if (opts.metrics && !opts.monitor) {
     metrics = runMetricsFor(run, stage);
     opts.metrics(metrics);
   }
   const monitor: StageMonitor = opts.monitor ? opts.monitor(run, stage, control) : createStageMonitor({ run, stage, control, metrics, events, env: opts.env });
+  const unsubscribeGuard = guard.subscribe?.((s) => monitor.throttle?.(s));
   const gate = new EffectsGate({
     plan,
     runId,
@@ -377,6 +384,7 @@ async function processStage(
     ticking = false;
     await loop;
     await unlisten?.();
+    unsubscribeGuard?.();
     await limiter.close?.();
     await guard.close?.();
     await monitor.close?.();
@@ -496,7 +504,7 @@ async function stageReport(
       return { name: e.name, kind: e.kind, policy: e.backfill, delivery: e.delivery, live: e.live, counts };
     }),
     errors: { total: failed, samples: failures.slice(0, 20).map((f) => ({ itemKey: f.item_key, attempt: f.attempts, message: f.error, at: new Date(f.at).toISOString() })) },
-    throttle: { throttledMs: row?.throttled_ms ?? 0, episodes: [] },
+    throttle: await throttleSection(store, runId, stage, startedAt),
     throughput: throughput.toJSON(finished),
     validations,
     fingerprints: reportFingerprints(fingerprints),
