@@ -55,7 +55,7 @@ export interface DryRunResult {
   failed: number;
 }
 
-export async function dryRun(run: OpenedRun, count: { value: number; countedAt: string; outsideWindow: number }, fingerprints: Record<string, Fingerprint>, events: RunEvents): Promise<DryRunResult> {
+export async function dryRun(run: OpenedRun, count: { value: number; countedAt: string; outsideWindow: number }, fingerprints: Record<string, Fingerprint>, events: RunEvents, signal?: AbortSignal): Promise<DryRunResult> {
   const { plan, runId } = run;
   const started = Date.now();
   const collector = new Collector(run);
@@ -64,21 +64,29 @@ export async function dryRun(run: OpenedRun, count: { value: number; countedAt: 
   const errors = new FailureSampler({ maxSamples: ERROR_SAMPLES });
   let processed = 0;
   let failed = 0;
-  const stop = new AbortController();
   const concurrency = plan.rate.concurrency;
   let lastProgress = 0;
 
   for await (const page of run.source.pages(plan.rate.chunkSize)) {
+    if (signal?.aborted) break;
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < page.length) {
         const item = page[next++]!;
-        const { effects } = gate.forItem(item, 1, stop.signal);
+        // The item's own timeout applies in the dry-run too: a handler that blocks fails its item, not the run.
+        const abort = new AbortController();
+        const timer = setTimeout(() => abort.abort(new Error(`timed out after ${plan.processing.timeoutMs} ms`)), plan.processing.timeoutMs);
+        const { effects } = gate.forItem(item, 1, abort.signal);
         try {
-          await run.handler(item.row, { effects, log: logFor(events, item.key), signal: stop.signal, stage: 'dry-run', runId, attempt: 1, itemKey: item.key });
+          await Promise.race([
+            run.handler(item.row, { effects, log: logFor(events, item.key), signal: abort.signal, stage: 'dry-run', runId, attempt: 1, itemKey: item.key }),
+            new Promise<never>((_, reject) => abort.signal.addEventListener('abort', () => reject(abort.signal.reason), { once: true })),
+          ]);
         } catch (e) {
           failed++;
           errors.add({ itemKey: item.key, attempt: 1, error: e });
+        } finally {
+          clearTimeout(timer);
         }
         processed++;
         throughput.add(1);
@@ -100,7 +108,7 @@ export async function dryRun(run: OpenedRun, count: { value: number; countedAt: 
     revision: plan.revision,
     manifest: run.manifest.hash,
     stage: 'dry-run',
-    outcome: 'completed',
+    outcome: signal?.aborted ? 'aborted' : 'completed',
     startedAt: new Date(started).toISOString(),
     finishedAt: new Date(finished).toISOString(),
     durationMs: finished - started,
@@ -122,7 +130,7 @@ export async function dryRun(run: OpenedRun, count: { value: number; countedAt: 
     fingerprints: reportFingerprints(fingerprints),
     canary: null,
     preview: collector.previews,
-    abort: null,
+    abort: signal?.aborted ? { reason: 'signal', detail: 'interrupted (SIGINT/SIGTERM)' } : null,
     workers: 1,
   };
   return { report: finalizeReport(body), failed };

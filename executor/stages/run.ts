@@ -155,10 +155,15 @@ export async function runStage(opts: RunStageOptions): Promise<StageOutcome> {
     if (opts.stage === 'dry-run') {
       events.event({ type: 'start', run: runId, stage: 'dry-run', total: count, manifest: manifest.hash });
       if (runRow.stage === 'dry-run') await store.updateRun(runId, { status: 'running', total_items: count, started_at: new Date() });
-      const { report } = await dryRun(run, { value: count, countedAt, outsideWindow }, fingerprints, events);
+      const { report } = await dryRun(run, { value: count, countedAt, outsideWindow }, fingerprints, events, opts.signal);
       const files = await saveReport(run, report, opts.reportsDir);
-      if (runRow.stage === 'dry-run') await store.updateRun(runId, { status: 'completed', finished_at: new Date() });
-      await store.recordEvent(runId, actor(), 'dry-run', { report: report.hash, count });
+      const interrupted = report.outcome !== 'completed';
+      if (runRow.stage === 'dry-run') await store.updateRun(runId, { status: interrupted ? 'aborted' : 'completed', finished_at: new Date() });
+      await store.recordEvent(runId, actor(), 'dry-run', { report: report.hash, count, outcome: report.outcome });
+      if (interrupted) {
+        events.event({ type: 'aborted', run: runId, stage: 'dry-run', reason: 'signal', detail: 'interrupted', report: report.hash, files });
+        return { runId, stage: 'dry-run', outcome: 'stopped', exitCode: ExitCode.stopped, report, reportFiles: files, stop: { reason: 'signal', detail: 'interrupted' } };
+      }
       events.event({ type: 'finished', run: runId, stage: 'dry-run', outcome: 'completed', report: report.hash, files });
       return { runId, stage: 'dry-run', outcome: 'completed', exitCode: ExitCode.ok, report, reportFiles: files };
     }
