@@ -8,5 +8,6 @@ import { registerApprove } from './approve.js';
 import { registerVerify } from './verify.js';
 import { registerDryRun, registerRun } from './run.js';
 import { registerControl, registerLedger, registerStatus } from './control.js';
+import { registerReverse } from './reverse.js';
 
-export const commands: Array<(program: Command) => void> = [registerValidate, registerCompile, registerDiff, registerDryRun, registerKeygen, registerApprove, registerVerify, registerRun, registerStatus, registerControl, registerLedger];
+export const commands: Array<(program: Command) => void> = [registerValidate, registerCompile, registerDiff, registerDryRun, registerKeygen, registerApprove, registerVerify, registerRun, registerStatus, registerControl, registerLedger, registerReverse];
