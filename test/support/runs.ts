@@ -20,39 +20,41 @@ export interface ChunkLedger {
   itemsDone: number;
 }
 
-/** Checks every chunk of a run against its ledger rows; `callsPerItem` = effect calls per successful item. */
+type Query = (sql: string, params: unknown[]) => Promise<{ rows: Array<Record<string, any>> }>;
+
+/**
+ * Checks every chunk of a run against its ledger rows; `callsPerItem` = effect calls per item
+ * (for runs without item failures).
+ */
 export async function chunkLedger(url: string, runId: string, callsPerItem: number, stage = 'full'): Promise<ChunkLedger> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    const states = (await c.query(`select state, count(*)::int as n from reprise.chunks where run_id = $1 and stage = $2 group by state`, [runId, stage])).rows;
-    const n = (s: string): number => states.find((r) => r.state === s)?.n ?? 0;
-    const incomplete = await c.query(
-      `select count(*)::int as n from reprise.chunks ch
-        where ch.run_id = $1 and ch.stage = $2 and ch.state = 'committed'
-          and (select count(*) from reprise.ledger l where l.run_id = ch.run_id and l.chunk_seq = ch.seq) <> ch.items * $3::int`,
-      [runId, stage, callsPerItem],
-    );
-    const orphan = await c.query(
-      `select count(*)::int as n from reprise.ledger l join reprise.chunks ch on ch.run_id = l.run_id and ch.seq = l.chunk_seq
-        where l.run_id = $1 and ch.state <> 'committed'`,
-      [runId],
-    );
-    const run = (await c.query(`select chunks_committed, chunks_total, items_done from reprise.runs where id = $1`, [runId])).rows[0];
-    return {
-      chunks: states.reduce((s, r) => s + r.n, 0),
-      committed: n('committed'),
-      leased: n('leased'),
-      pending: n('pending'),
-      committedIncomplete: incomplete.rows[0].n,
-      ledgerOfUncommitted: orphan.rows[0].n,
-      runChunksCommitted: run?.chunks_committed ?? 0,
-      runChunksTotal: run?.chunks_total ?? 0,
-      itemsDone: Number(run?.items_done ?? 0),
-    };
+    return await chunkLedgerOf((sql, p) => c.query(sql, p), runId, callsPerItem, stage);
   } finally {
     await c.end();
   }
+}
+
+/** chunkLedger over any state store (PGlite too): `query` runs SQL on it. */
+export async function chunkLedgerOf(query: Query, runId: string, callsPerItem: number, stage = 'full'): Promise<ChunkLedger> {
+  const chunks = (await query(`select seq, state, items from reprise.chunks where run_id = $1 and stage = $2`, [runId, stage])).rows as Array<{ seq: number; state: string; items: number }>;
+  // One pass over the run's ledger, counted per chunk.
+  const perChunk = new Map<number, number>();
+  for (const r of (await query(`select chunk_seq, count(*)::int as n from reprise.ledger where run_id = $1 and stage = $2 group by chunk_seq`, [runId, stage])).rows) perChunk.set(r.chunk_seq, r.n);
+  const n = (s: string): number => chunks.filter((ch) => ch.state === s).length;
+  const run = (await query(`select chunks_committed, chunks_total, items_done from reprise.runs where id = $1`, [runId])).rows[0];
+  return {
+    chunks: chunks.length,
+    committed: n('committed'),
+    leased: n('leased'),
+    pending: n('pending'),
+    committedIncomplete: chunks.filter((ch) => ch.state === 'committed' && (perChunk.get(ch.seq) ?? 0) !== ch.items * callsPerItem).length,
+    ledgerOfUncommitted: chunks.filter((ch) => ch.state !== 'committed').reduce((sum, ch) => sum + (perChunk.get(ch.seq) ?? 0), 0),
+    runChunksCommitted: run?.chunks_committed ?? 0,
+    runChunksTotal: run?.chunks_total ?? 0,
+    itemsDone: Number(run?.items_done ?? 0),
+  };
 }
 
 /** JSON event lines of a `reprise --json run` output. */
