@@ -1,7 +1,44 @@
 /** PostgreSQL through a `pg` pool. */
 import pg from 'pg';
-import type { Database, OpenOptions, QueryResult, SqlRunner } from './database.js';
+import type { Database, OpenOptions, QueryResult, Semaphore, SqlRunner } from './database.js';
 import { redact } from './database.js';
+
+/**
+ * Pools sharing a budget (a plan's `rate.maxConnections`, see Targets). The budget's permits
+ * bound the connections in use; to bound the connections *open* as well, a pool about to open
+ * one more connection first closes idle ones of the other pools until the total fits.
+ */
+const poolsOfBudget = new WeakMap<Semaphore, Set<pg.Pool>>();
+
+function openCount(pools: Set<pg.Pool>): number {
+  let n = 0;
+  for (const p of pools) n += p.totalCount;
+  return n;
+}
+
+/**
+ * Checks a client out of `pool` without the budget's pools holding more than `budget.size`
+ * connections: the last check and the pool's connect() happen in one synchronous step (a pool
+ * that must open a connection counts it at once).
+ */
+async function checkoutWithin(pool: pg.Pool, max: number, budget: Semaphore): Promise<pg.PoolClient> {
+  const pools = poolsOfBudget.get(budget)!;
+  for (;;) {
+    // An idle client not already promised to a waiter is handed over (connect() claims it on the next tick, in order).
+    if (pool.idleCount > pool.waitingCount || pool.totalCount >= max || openCount(pools) < budget.size) return pool.connect();
+    const victim = [...pools].find((p) => p !== pool && p.idleCount > p.waitingCount);
+    if (!victim) {
+      // Every other connection is in use or closing; the permit we hold means one is closing.
+      await new Promise((r) => setTimeout(r, 2));
+      continue;
+    }
+    // With more idle clients than waiters, connect() hands over an idle one (no new connection).
+    const idle = await victim.connect();
+    const ended = new Promise<void>((r) => { idle.once('end', () => r()); });
+    idle.release(true);
+    await ended;
+  }
+}
 
 export function openPostgres(url: string, opts: OpenOptions): Database {
   const pool = new pg.Pool({
@@ -9,12 +46,20 @@ export function openPostgres(url: string, opts: OpenOptions): Database {
     max: opts.max ?? 4,
     application_name: opts.applicationName ?? 'reprise',
     connectionTimeoutMillis: 10_000,
-    idleTimeoutMillis: 30_000,
+    // Within a budget, idle connections are closed when another pool needs room (a timeout
+    // would close them behind the budget's back); otherwise after 30 s.
+    idleTimeoutMillis: opts.budget ? 0 : 30_000,
     keepAlive: true,
   });
   // An idle client that loses its connection must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
   const budget = opts.budget;
+  const max = opts.max ?? 4;
+  if (budget) {
+    let pools = poolsOfBudget.get(budget);
+    if (!pools) poolsOfBudget.set(budget, (pools = new Set()));
+    pools.add(pool);
+  }
   const withBudget = async <T>(fn: () => Promise<T>): Promise<T> => {
     if (!budget) return fn();
     const release = await budget.acquire();
@@ -35,7 +80,7 @@ export function openPostgres(url: string, opts: OpenOptions): Database {
   });
   const withClient = async <T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> =>
     withBudget(async () => {
-      const client = await pool.connect();
+      const client = budget ? await checkoutWithin(pool, max, budget) : await pool.connect();
       let broken: Error | undefined;
       try {
         return await fn(client);
@@ -50,8 +95,8 @@ export function openPostgres(url: string, opts: OpenOptions): Database {
   return {
     kind: 'postgres',
     label: redact(url),
-    query: (text, params) => withBudget(() => wrap(pool).query(text, params)),
-    exec: (script) => withBudget(() => wrap(pool).exec(script)),
+    query: (text, params) => (budget ? withClient((c) => wrap(c).query(text, params)) : wrap(pool).query(text, params)),
+    exec: (script) => (budget ? withClient((c) => wrap(c).exec(script)) : wrap(pool).exec(script)),
     transaction: (fn, topts) =>
       withClient(async (client) => {
         await client.query(topts?.readOnly ? 'begin transaction read only' : 'begin');
@@ -73,7 +118,10 @@ export function openPostgres(url: string, opts: OpenOptions): Database {
       await client.query(`listen ${pg.escapeIdentifier(channel)}`);
       return async () => { await client.end().catch(() => undefined); };
     },
-    close: () => pool.end(),
+    close: async () => {
+      if (budget) poolsOfBudget.get(budget)?.delete(pool);
+      await pool.end();
+    },
   };
 }
 
