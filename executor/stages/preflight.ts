@@ -273,7 +273,7 @@ async function approvalsRow(
     assertApproved(result);
   } catch (e) {
     const err = coerceError(e);
-    return { result, evidence, row: { ok: false, status: 'no-go', code: err.code, detail: `${err.message}${on}`, hint: err.hint, extra } };
+    return { result, evidence, row: { ok: false, status: 'no-go', code: err.code, detail: `${err.message}${evidence ? ` (evidence:${on.replace(/^ on/, '')})` : ''}`, hint: err.hint, extra } };
   }
   return { result, evidence, row: { ok: false, status: 'no-go', code: 'APPROVALS_INSUFFICIENT', detail: 'not approved', extra } };
 }
