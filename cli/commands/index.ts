@@ -9,5 +9,6 @@ import { registerVerify } from './verify.js';
 import { registerDryRun, registerRun } from './run.js';
 import { registerControl, registerLedger, registerStatus } from './control.js';
 import { registerReverse } from './reverse.js';
+import { registerK8s } from './k8s.js';
 
-export const commands: Array<(program: Command) => void> = [registerValidate, registerCompile, registerDiff, registerDryRun, registerKeygen, registerApprove, registerVerify, registerRun, registerStatus, registerControl, registerLedger, registerReverse];
+export const commands: Array<(program: Command) => void> = [registerValidate, registerCompile, registerDiff, registerDryRun, registerKeygen, registerApprove, registerVerify, registerRun, registerStatus, registerControl, registerLedger, registerReverse, registerK8s];
