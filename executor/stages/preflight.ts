@@ -115,7 +115,7 @@ async function preflight(ctx: PreflightContext, opts: PreflightOptions, trust: A
     { check: 'count guard', ...countGuard(ctx) },
     { check: 'count drift', ...countDrift(ctx, dryRun.report ?? canary?.report, opts.maxCountDrift ?? DEFAULT_MAX_COUNT_DRIFT) },
     { check: 'fingerprints', ...fingerprintsRow(ctx.fingerprints, stage === 'full' ? (canary?.latest ?? dryRun.report) : dryRun.report) },
-    { check: 'dedupe store', ...(await guarded('DEDUPE_UNREACHABLE', () => dedupeRow(run))) },
+    { check: 'dedupe store', ...(await guarded('DEDUPE_STORE_UNREACHABLE', () => dedupeRow(run))) },
     { check: 'live watermark', ...(await guarded('LIVE_WATERMARK_FAILED', () => watermarkRow(run))) },
     { check: 'kill switch', ...(await guarded('STATE_UNAVAILABLE', () => killSwitchRow(run))) },
     { check: 'protect probes', ...(await guarded('PROBE_FAILED', () => probesRow(run, opts))) },
