@@ -3,6 +3,7 @@ import { ExitCode, RepriseError } from '../../compiler/errors.js';
 import { startMetricsServer, type MetricsServer, type RunMetrics } from '../../executor/monitor/index.js';
 import { createPreflight } from '../../executor/stages/preflight.js';
 import { runStage, type StageOutcome } from '../../executor/stages/run.js';
+import { protectProbesCheck } from '../../executor/throttle/index.js';
 import { contextOf } from '../main.js';
 import { cliRunEvents } from '../run-events.js';
 import { stateUrlOf } from '../state.js';
@@ -70,7 +71,7 @@ export function registerRun(program: Command): void {
         process.stderr.write(`metrics   ${server.url}\n`);
       }
       // Approvals and the go/no-go table, before any item is processed (the trust file is read now: exit 2 without one).
-      const preflight = runCommandSettings.approvals ? createPreflight({ approvalsDir: opts.approvals, trustPath: opts.trust, reportsDir: opts.reports, out }) : undefined;
+      const preflight = runCommandSettings.approvals ? createPreflight({ approvalsDir: opts.approvals, trustPath: opts.trust, reportsDir: opts.reports, out, probes: (run) => protectProbesCheck(run) }) : undefined;
       const events = cliRunEvents(out);
       const stop = stopOnSignals();
       try {

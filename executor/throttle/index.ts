@@ -119,3 +119,34 @@ export async function checkProbesOnce(run: Pick<OpenedRun, 'plan' | 'targets'>, 
   }
 }
 
+
+/** A row of the go/no-go table (the shape executor/stages/preflight.ts prints). */
+export interface ProbesCheck {
+  ok: boolean;
+  status: 'go' | 'no-go' | 'n/a';
+  detail: string;
+  code?: string;
+  hint?: string;
+  extra?: Record<string, unknown>;
+}
+
+/**
+ * The go/no-go "protect probes" row: every probe read once. No-go when any is over its max
+ * (PROBE_UNHEALTHY: live traffic suffers now; starting would only hold the run at zero) or
+ * cannot be read (PROBE_FAILED: a wrong URL or query would hold the run forever).
+ */
+export async function protectProbesCheck(run: Pick<OpenedRun, 'plan' | 'targets'>, opts: CheckProbesOptions = {}): Promise<ProbesCheck> {
+  if (run.plan.rate.protect.length === 0) return { ok: true, status: 'n/a', detail: 'none declared' };
+  const rows = await checkProbesOnce(run, opts);
+  const show = (r: ProbeReading): string => `${r.probe} ${r.value === null ? '?' : r.value} (max ${r.max})${r.reason && r.value === null ? `: ${r.reason}` : ''}`;
+  const extra = { probes: rows.map((r) => ({ probe: r.probe, ok: r.ok, value: r.value, max: r.max, reason: r.reason, ms: r.ms })) };
+  const failed = rows.filter((r) => !r.ok && r.value === null);
+  const over = rows.filter((r) => !r.ok && r.value !== null);
+  if (failed.length) {
+    return { ok: false, status: 'no-go', code: 'PROBE_FAILED', detail: failed.map(show).join('; '), hint: 'a probe that cannot be read holds the run at zero (fail closed): fix its query, URL or connection', extra };
+  }
+  if (over.length) {
+    return { ok: false, status: 'no-go', code: 'PROBE_UNHEALTHY', detail: over.map(show).join('; '), hint: 'live traffic is suffering now; start when the probes are healthy', extra };
+  }
+  return { ok: true, status: 'go', detail: rows.map(show).join(', '), extra };
+}

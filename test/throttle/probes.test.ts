@@ -6,7 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Plan, Probe } from '../../schema/manifest.types.js';
-import { checkProbesOnce } from '../../executor/throttle/index.js';
+import { checkProbesOnce, protectProbesCheck } from '../../executor/throttle/index.js';
 import { openProbes, ProbeGuard, type ProbeReading, type ProbeRunner } from '../../executor/throttle/probes.js';
 import type { ThrottleState } from '../../executor/throttle/limiter.js';
 import { createTestDatabase, withClient, type TestDatabase } from '../support/db.js';
@@ -174,5 +174,22 @@ describe('the live guard', () => {
     const after = guard.checks;
     await new Promise((r) => setTimeout(r, 150));
     expect(guard.checks).toBe(after);
+  });
+});
+
+describe('the go/no-go row', () => {
+  it('is go when every probe is healthy, no-go naming the probe when one is over or unreadable, n/a without probes', async () => {
+    answers.set('/good', text('1'));
+    answers.set('/bad', text('99'));
+    const good = probe({ name: 'good', http: { url: `${http.url}/good`, field: null } });
+    const bad = probe({ name: 'bad', http: { url: `${http.url}/bad`, field: null } });
+    const broken = probe({ name: 'broken', connection: 'live', query: 'select nonsense' });
+    const check = (ps: Probe[]) => protectProbesCheck({ plan: planWith(ps), targets: targets as never });
+    expect(await check([])).toMatchObject({ ok: true, status: 'n/a' });
+    expect(await check([good])).toMatchObject({ ok: true, status: 'go', detail: 'good 1 (max 10)' });
+    expect(await check([good, bad])).toMatchObject({ ok: false, status: 'no-go', code: 'PROBE_UNHEALTHY', detail: 'bad 99 (max 10)' });
+    const failed = await check([bad, broken]);
+    expect(failed).toMatchObject({ ok: false, status: 'no-go', code: 'PROBE_FAILED' });
+    expect(failed.detail).toMatch(/^broken \? \(max 10\): error: column "nonsense" does not exist/);
   });
 });
