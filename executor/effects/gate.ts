@@ -82,11 +82,17 @@ export class EffectsGate {
     return e.kind === 'sql' && this.opts.transactionalConnection !== null && e.connection === this.opts.transactionalConnection;
   }
 
-  /** The `ctx.effects` object for one attempt of one item, and the calls it records. */
-  forItem(item: Item, attempt: number, signal: AbortSignal): { effects: Record<string, EffectCall>; calls: RecordedCall[] } {
+  /**
+   * The `ctx.effects` object for one attempt of one item, the calls it records, and `idle()`:
+   * resolves once no effect call of the attempt is under way (calls made after `signal` aborts
+   * are refused, so after an abort it resolves when the calls already started have finished).
+   */
+  forItem(item: Item, attempt: number, signal: AbortSignal): { effects: Record<string, EffectCall>; calls: RecordedCall[]; idle: () => Promise<void> } {
     const calls: RecordedCall[] = [];
     const counters = new Map<string, number>();
     const effects: Record<string, EffectCall> = Object.create(null);
+    let inFlight = 0;
+    let waiters: Array<() => void> = [];
     for (const e of this.opts.plan.sideEffects) {
       Object.defineProperty(effects, e.name, {
         enumerable: true,
@@ -97,11 +103,21 @@ export class EffectsGate {
           }
           const callIndex = counters.get(e.name) ?? 0;
           counters.set(e.name, callIndex + 1);
-          return this.call(e, item, { ...args }, callIndex, attempt, signal, calls);
+          inFlight++;
+          try {
+            return await this.call(e, item, { ...args }, callIndex, attempt, signal, calls);
+          } finally {
+            if (--inFlight === 0 && waiters.length) {
+              const w = waiters;
+              waiters = [];
+              for (const r of w) r();
+            }
+          }
         },
       });
     }
-    return { effects: Object.freeze(effects), calls };
+    const idle = (): Promise<void> => (inFlight === 0 ? Promise.resolve() : new Promise<void>((r) => waiters.push(r)));
+    return { effects: Object.freeze(effects), calls, idle };
   }
 
   private async call(e: Effect, item: Item, args: Record<string, unknown>, callIndex: number, attempt: number, signal: AbortSignal, calls: RecordedCall[]): Promise<EffectOutcome> {

@@ -227,17 +227,35 @@ async function processItem(ctx: WorkerContext, item: Item, stop: AbortSignal, to
     // One controller per attempt, aborted by the chunk's stop or the item's timeout
     // (AbortSignal.any per item costs more than the rest of the item's overhead together).
     const abort = new AbortController();
-    const onStop = (): void => abort.abort(stop.reason);
+    let giveUp: ((e: unknown) => void) | undefined;
+    let idle: (() => Promise<void>) | undefined;
+    // A stop (abort, SIGTERM, a lost lease) does not cut an effect short: the handler is told
+    // (its signal) and the gate refuses effect calls made after it, but a call already under way
+    // completes — applied and its claim confirmed — before the attempt is dropped and its chunk
+    // given back. Dropped while under way, it could land after the run closed its dedupe store,
+    // its claim unconfirmed, and be applied again on resume. A handler busy outside any effect
+    // call (or stuck) is dropped at once; a stuck effect, at the item's timeout.
+    const onStop = (): void => {
+      abort.abort(stop.reason);
+      void (idle?.() ?? Promise.resolve()).then(() => giveUp?.(stop.reason));
+    };
     stop.addEventListener('abort', onStop, { once: true });
-    const timer = setTimeout(() => abort.abort(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => {
+      const e = new Error(`timed out after ${timeoutMs} ms`);
+      abort.abort(e);
+      giveUp?.(e);
+    }, timeoutMs);
     const signal = abort.signal;
-    const { effects, calls } = ctx.gate.forItem(item, attempt, signal);
+    const attemptEffects = ctx.gate.forItem(item, attempt, signal);
+    const { effects, calls } = attemptEffects;
+    idle = attemptEffects.idle;
     lastCalls = calls;
     try {
-      await raceAbort(
-        ctx.handler(item.row, { effects, log: ctx.observer.log, signal, stage: ctx.stage, runId: ctx.runId, attempt, itemKey: item.key }),
-        signal,
-      );
+      const running = ctx.handler(item.row, { effects, log: ctx.observer.log, signal, stage: ctx.stage, runId: ctx.runId, attempt, itemKey: item.key });
+      await new Promise<void>((resolve, reject) => {
+        giveUp = reject;
+        running.then(() => resolve(), reject);
+      });
       if (ctx.gate.failedClosed) return undefined;
       return { item, ok: true, attempts: attempt, calls };
     } catch (e) {
@@ -264,18 +282,6 @@ export function tokenBatch(plan: Plan): number {
 
 export function orderingOf(plan: Plan): NonNullable<Plan['selection']>['ordering'] {
   return plan.selection?.ordering ?? plan.source?.ordering ?? 'none';
-}
-
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
-      (e) => { signal.removeEventListener('abort', onAbort); reject(e); },
-    );
-  });
 }
 
 function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
