@@ -6,7 +6,8 @@
  * dedupe store and with the PostgreSQL one.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
@@ -17,6 +18,8 @@ import { chunkLedger, jsonLines, runIdOf } from '../support/runs.js';
 
 const N = 3_000;
 const HEAD = 10;
+/** Dedupe keys per item, claimed by both sides: alo:{id}, amo:{id} (module effects), sql:{id} (deferred sql). */
+const KEYS_PER_ITEM = 3;
 const CONSUMER = resolve(import.meta.dirname, '..', 'fixtures', 'live', 'consumer.mjs');
 
 interface ConsumerResult { code: number | null; lines: Array<Record<string, any>>; stderr: string }
@@ -47,13 +50,35 @@ describe.each(['redis', 'postgres'] as const)('live consumer and backfill on ove
     const redisUrl = inject('redisUrl');
     // Rate-capped so that the backfill is still running when the consumer is let go.
     const plan = crashPlan({ n: N, namespace: ns, chunkSize: 50, concurrency: 4, itemsPerSecond: 600, dedupeStore: storeKind });
+    // Besides the crash scenario's dedupe effects (module effects, applied when called), one
+    // applied in the chunk's commit transaction (sql on the checkpoint connection), whose key is
+    // claimed at commit: in that transaction (PostgreSQL store) or just before it (Redis).
+    const data = plan.data as Record<string, any>;
+    data.sideEffects.push({
+      name: 'record_sql', kind: 'sql', connection: 'db', idempotent: false,
+      statement: "insert into sink (effect, item, dedupe_key, at) values ('record_sql', :id, 'sql:' || :id, clock_timestamp())",
+      backfill: 'dedupe', live: 'dedupe', dedupeKey: 'sql:{id}', delivery: 'at-most-once',
+    });
+    writeFileSync(plan.path, stringify(data));
+    writeFileSync(join(plan.dir, 'crash.handler.ts'), [
+      "import { defineHandler } from 'reprise';",
+      "export default defineHandler<{ id: string; amount: string }, 'write_result' | 'upsert_total' | 'notify' | 'publish_alo' | 'publish_amo' | 'record_sql'>(async (row, ctx) => {",
+      '  await ctx.effects.write_result({ id: row.id });',
+      '  await ctx.effects.upsert_total({ id: row.id, amount: row.amount });',
+      '  await ctx.effects.notify({ id: row.id });',
+      '  await ctx.effects.publish_alo({ id: row.id });',
+      '  await ctx.effects.publish_amo({ id: row.id });',
+      '  await ctx.effects.record_sql({ id: row.id });',
+      '});',
+      '',
+    ].join('\n'));
     const env = { ...process.env, CRASH_DB_URL: db.url, CRASH_REDIS_URL: redisUrl, SINK_DB_URL: db.url };
     const storeUrl = storeKind === 'redis' ? redisUrl : db.url;
 
     // The consumer claims the highest ids first; the backfill starts from the lowest.
     const consumer = startConsumer([storeKind, storeUrl, ns, 'live:invoicer', String(N), String(HEAD)], env);
     const ready = await consumer.ready;
-    expect(ready, 'consumer did not get ready').toMatchObject({ ready: true, applied: 2 * HEAD });
+    expect(ready, 'consumer did not get ready').toMatchObject({ ready: true, applied: KEYS_PER_ITEM * HEAD });
     const backfill = startCli(['--json', 'run', plan.path, '--stage', 'full', '--reports', mkdtempSync(join(tmpdir(), 'reprise-live-'))], env);
     expect(await backfill.waitFor((l) => l.includes('"type":"chunk"'), 90_000), 'backfill committed no chunk').toBeTruthy();
     consumer.go();
@@ -65,7 +90,7 @@ describe.each(['redis', 'postgres'] as const)('live consumer and backfill on ove
 
     await withClient(db.url, async (c) => {
       const one = async (sql: string, p: unknown[] = []): Promise<number> => Number((await c.query(sql, p)).rows[0].n);
-      const keys = 2 * N;
+      const keys = KEYS_PER_ITEM * N;
       const perKey = await c.query(`select dedupe_key, count(*)::int as n from sink where dedupe_key is not null group by dedupe_key having count(*) <> 1`);
       expect(perKey.rows, 'keys applied more than once').toEqual([]);
       expect(await one(`select count(distinct dedupe_key)::int as n from sink where dedupe_key is not null`)).toBe(keys);
@@ -74,11 +99,14 @@ describe.each(['redis', 'postgres'] as const)('live consumer and backfill on ove
       const backfillSkipped = await one(`select count(*)::int as n from reprise.ledger where run_id = $1 and policy = 'dedupe' and status = 'skipped-dup'`, [runId]);
       console.log(`${storeKind}: backfill applied ${backfillApplied} keys, live applied ${liveApplied}, backfill skipped ${backfillSkipped} as duplicates`);
       expect(await one(`select count(*)::int as n from sink where effect like 'live:%'`)).toBe(liveApplied);
-      expect(await one(`select count(*)::int as n from sink where effect in ('publish_alo', 'publish_amo')`)).toBe(backfillApplied);
+      expect(await one(`select count(*)::int as n from sink where effect in ('publish_alo', 'publish_amo', 'record_sql')`)).toBe(backfillApplied);
       expect(backfillApplied + liveApplied).toBe(keys);
       expect(backfillSkipped).toBe(liveApplied);
       expect(backfillApplied).toBeGreaterThan(0);
-      expect(liveApplied).toBeGreaterThanOrEqual(2 * HEAD);
+      expect(liveApplied).toBeGreaterThanOrEqual(KEYS_PER_ITEM * HEAD);
+      // The deferred effect too: some of its keys went to each side.
+      expect(await one(`select count(*)::int as n from sink where effect = 'record_sql'`)).toBeGreaterThan(0);
+      expect(await one(`select count(*)::int as n from sink where effect = 'live:sql'`)).toBeGreaterThan(0);
       // Every key the backfill skipped is one the live consumer applied, and the reverse.
       expect(await one(
         `select count(*)::int as n from reprise.ledger l where l.run_id = $1 and l.status = 'skipped-dup'
@@ -90,7 +118,7 @@ describe.each(['redis', 'postgres'] as const)('live consumer and backfill on ove
       expect(await one(`select count(*)::int as n from (select item from sink where effect = 'write_result' group by item having count(*) <> 1) d`)).toBe(0);
       expect(await one(`select count(*)::int as n from sink where effect = 'write_result'`)).toBe(N);
     });
-    const cl = await chunkLedger(db.url, runId, 5);
+    const cl = await chunkLedger(db.url, runId, 6);
     expect(cl.committed).toBe(cl.chunks);
     expect(cl.committedIncomplete).toBe(0);
     expect(jsonLines(run.stdout).find((e) => e.type === 'finished')?.outcome).toBe('completed');
