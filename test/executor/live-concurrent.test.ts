@@ -6,15 +6,14 @@
  * dedupe store and with the PostgreSQL one.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { stringify } from 'yaml';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { crashPlan, seedCrashDb } from '../support/crash.js';
 import { startCli } from '../support/cli.js';
 import { createTestDatabase, uniqueName, withClient } from '../support/db.js';
-import { chunkLedger, jsonLines, runIdOf } from '../support/runs.js';
+import { addDeferredDedupeEffect, chunkLedger, jsonLines, runIdOf } from '../support/runs.js';
 
 const N = 3_000;
 const HEAD = 10;
@@ -51,27 +50,8 @@ describe.each(['redis', 'postgres'] as const)('live consumer and backfill on ove
     // Rate-capped so that the backfill is still running when the consumer is let go.
     const plan = crashPlan({ n: N, namespace: ns, chunkSize: 50, concurrency: 4, itemsPerSecond: 600, dedupeStore: storeKind });
     // Besides the crash scenario's dedupe effects (module effects, applied when called), one
-    // applied in the chunk's commit transaction (sql on the checkpoint connection), whose key is
-    // claimed at commit: in that transaction (PostgreSQL store) or just before it (Redis).
-    const data = plan.data as Record<string, any>;
-    data.sideEffects.push({
-      name: 'record_sql', kind: 'sql', connection: 'db', idempotent: false,
-      statement: "insert into sink (effect, item, dedupe_key, at) values ('record_sql', :id, 'sql:' || :id, clock_timestamp())",
-      backfill: 'dedupe', live: 'dedupe', dedupeKey: 'sql:{id}', delivery: 'at-most-once',
-    });
-    writeFileSync(plan.path, stringify(data));
-    writeFileSync(join(plan.dir, 'crash.handler.ts'), [
-      "import { defineHandler } from 'reprise';",
-      "export default defineHandler<{ id: string; amount: string }, 'write_result' | 'upsert_total' | 'notify' | 'publish_alo' | 'publish_amo' | 'record_sql'>(async (row, ctx) => {",
-      '  await ctx.effects.write_result({ id: row.id });',
-      '  await ctx.effects.upsert_total({ id: row.id, amount: row.amount });',
-      '  await ctx.effects.notify({ id: row.id });',
-      '  await ctx.effects.publish_alo({ id: row.id });',
-      '  await ctx.effects.publish_amo({ id: row.id });',
-      '  await ctx.effects.record_sql({ id: row.id });',
-      '});',
-      '',
-    ].join('\n'));
+    // applied in the chunk's commit transaction, whose key is claimed at commit.
+    addDeferredDedupeEffect(plan);
     const env = { ...process.env, CRASH_DB_URL: db.url, CRASH_REDIS_URL: redisUrl, SINK_DB_URL: db.url };
     const storeUrl = storeKind === 'redis' ? redisUrl : db.url;
 

@@ -16,7 +16,7 @@ import { redisDedupeKey } from '../../executor/effects/dedupe.js';
 import { checkInvariants, crashPlan, seedCrashDb } from '../support/crash.js';
 import { runCli, startCli } from '../support/cli.js';
 import { createTestDatabase, uniqueName, withClient } from '../support/db.js';
-import { chunkLedger, committedChunks, jsonLines, waitUntil } from '../support/runs.js';
+import { addDeferredDedupeEffect, chunkLedger, committedChunks, jsonLines, waitUntil } from '../support/runs.js';
 import { startRedis, type RedisServer } from '../support/servers.js';
 
 const N = 4_000;
@@ -31,6 +31,8 @@ describe('Redis dedupe store stopped mid-run', () => {
     await seedCrashDb(db.url, N);
     const ns = uniqueName('outage');
     const plan = crashPlan({ n: N, namespace: ns, chunkSize: 50, concurrency: 4, itemsPerSecond: 400, dedupeStore: 'redis' });
+    // Also a dedupe effect applied in the commit transaction, its Redis claim taken at commit.
+    addDeferredDedupeEffect(plan);
     const env = { ...process.env, CRASH_DB_URL: db.url, CRASH_REDIS_URL: server.url };
     const args = ['--json', 'run', plan.path, '--stage', 'full', '--reports', mkdtempSync(join(tmpdir(), 'reprise-outage-'))];
 
@@ -46,7 +48,7 @@ describe('Redis dedupe store stopped mid-run', () => {
     expect(aborted).toMatchObject({ run: runId, reason: 'fail-closed' });
     expect(aborted!.detail).toMatch(/dedupe store .* unreachable/);
 
-    const mid = await chunkLedger(db.url, runId, 5);
+    const mid = await chunkLedger(db.url, runId, 6);
     expect(mid.committed).toBeGreaterThanOrEqual(2);
     expect(mid.committed).toBeLessThan(mid.chunks);
     expect(mid.leased).toBe(0);
@@ -66,7 +68,7 @@ describe('Redis dedupe store stopped mid-run', () => {
     const redis = new Redis(server.url);
     try {
       // Nothing applied unguarded: every dedupe effect in the sink has its claim in Redis, by this run.
-      const applied = await withClient(db.url, async (c) => (await c.query(`select distinct dedupe_key from sink where effect in ('publish_alo', 'publish_amo')`)).rows.map((r) => r.dedupe_key as string));
+      const applied = await withClient(db.url, async (c) => (await c.query(`select distinct dedupe_key from sink where effect in ('publish_alo', 'publish_amo', 'record_sql')`)).rows.map((r) => r.dedupe_key as string));
       expect(applied.length).toBeGreaterThan(0);
       const claims = await redis.mget(applied.map((k) => redisDedupeKey(ns, k)));
       const unguarded = applied.filter((_, i) => claims[i] === null || JSON.parse(claims[i]!).o !== runId);
@@ -92,7 +94,13 @@ describe('Redis dedupe store stopped mid-run', () => {
       expect(inv.aloRedeliveredWithoutUnconfirmedClaim).toBe(0);
       expect(inv.committedChunksRerun).toBe(0);
       expect(inv.sinkWithoutLedger).toBe(0);
-      const end = await chunkLedger(db.url, runId, 5);
+      // The effect applied at commit is exactly once per item, whatever the outage left claimed:
+      // its chunk either committed (applied, claim confirmed after) or did not (never applied).
+      await withClient(db.url, async (c) => {
+        expect((await c.query(`select item from sink where effect = 'record_sql' group by item having count(*) <> 1`)).rows).toEqual([]);
+        expect(Number((await c.query(`select count(distinct item) as n from sink where effect = 'record_sql'`)).rows[0].n)).toBe(N);
+      });
+      const end = await chunkLedger(db.url, runId, 6);
       expect(end.committed).toBe(end.chunks);
       expect(end.committedIncomplete).toBe(0);
       expect(end.itemsDone).toBe(N);

@@ -3,7 +3,11 @@
  * committed with all of its ledger rows or with none), the chunk commits a CLI process reported,
  * and waiting on the state store instead of sleeping.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
+import { stringify } from 'yaml';
+import type { PlanCopy } from './plans.js';
 
 export interface ChunkLedger {
   chunks: number;
@@ -101,4 +105,33 @@ export async function committedChunks(url: string, runId: string): Promise<numbe
   } finally {
     await c.end();
   }
+}
+
+/**
+ * Adds to a crash-scenario plan (test/support/crash.ts) a dedupe effect applied in the chunk's
+ * commit transaction — `record_sql`, sql on the checkpoint connection, key `sql:{id}`,
+ * appending to `sink` — and a handler that calls it after the scenario's five effects. Its key
+ * is claimed at commit: inside the commit transaction with a PostgreSQL store in the state
+ * database, just before it with Redis.
+ */
+export function addDeferredDedupeEffect(plan: PlanCopy, delivery: 'at-most-once' | 'at-least-once' = 'at-most-once'): void {
+  const data = plan.data as Record<string, any>;
+  data.sideEffects.push({
+    name: 'record_sql', kind: 'sql', connection: 'db', idempotent: false,
+    statement: "insert into sink (effect, item, dedupe_key, at) values ('record_sql', :id, 'sql:' || :id, clock_timestamp())",
+    backfill: 'dedupe', live: 'dedupe', dedupeKey: 'sql:{id}', delivery,
+  });
+  writeFileSync(plan.path, stringify(data));
+  writeFileSync(join(plan.dir, 'crash.handler.ts'), [
+    "import { defineHandler } from 'reprise';",
+    "export default defineHandler<{ id: string; amount: string }, 'write_result' | 'upsert_total' | 'notify' | 'publish_alo' | 'publish_amo' | 'record_sql'>(async (row, ctx) => {",
+    '  await ctx.effects.write_result({ id: row.id });',
+    '  await ctx.effects.upsert_total({ id: row.id, amount: row.amount });',
+    '  await ctx.effects.notify({ id: row.id });',
+    '  await ctx.effects.publish_alo({ id: row.id });',
+    '  await ctx.effects.publish_amo({ id: row.id });',
+    '  await ctx.effects.record_sql({ id: row.id });',
+    '});',
+    '',
+  ].join('\n'));
 }
