@@ -100,9 +100,13 @@ export function writePlan(prefix, plan, files = {}) {
 /**
  * Starts a worker process running one stage of a plan (bench/lib/stage-worker.mjs: runStage from
  * dist/, as a library caller does, without the approval preflight). Resolves with its outcome.
+ * `nice` lowers the worker's CPU priority (a benchmark that shares its few cores between the
+ * backfill's process and a live client uses it to stand for separate machines).
  */
-export function startStage(planPath, env, { workers = 1, stage = 'full' } = {}) {
-  const child = spawn(process.execPath, [STAGE_WORKER, planPath, stage, String(workers)], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startStage(planPath, env, { workers = 1, stage = 'full', nice = 0 } = {}) {
+  const argv = [process.execPath, STAGE_WORKER, planPath, stage, String(workers)];
+  const [cmd, ...args] = nice ? ['nice', '-n', String(nice), ...argv] : argv;
+  const child = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => { stdout += d; });

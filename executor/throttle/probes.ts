@@ -9,7 +9,11 @@
  * Throttling is immediate: the first unhealthy check holds every worker (no item starts; items
  * already running finish). Resuming is not: it takes `healthyStreak` consecutive checks with
  * every probe healthy (2 by default, so at least one `checkEvery` of calm), so a value hovering
- * around its limit does not flap the run on and off.
+ * around its limit does not flap the run on and off. A probe that trips again soon after a
+ * resume (within `flapWindow` checks) doubles the streak the next resume needs, up to
+ * `maxHealthyStreak`: a backfill that hurts live traffic each time it resumes backs off
+ * exponentially instead of hurting it every other check. A resume that holds for `flapWindow`
+ * checks brings the streak back to `healthyStreak`.
  *
  * Every process of a run reads the probes itself and holds its own workers; the run's row in the
  * state store says `throttled` while any process is (see journal.ts).
@@ -233,6 +237,10 @@ export interface ProbeGuardOptions {
   checkEveryMs: number;
   /** Consecutive healthy checks needed to resume after a throttle. @defaultValue 2 */
   healthyStreak?: number;
+  /** Most consecutive healthy checks a resume can require after repeated quick re-trips. @defaultValue 32 */
+  maxHealthyStreak?: number;
+  /** A trip within this many checks of the last resume doubles the next required streak. @defaultValue 10 */
+  flapWindow?: number;
   /** Every check's readings, after the guard has acted on them. */
   onCheck?(readings: ProbeReading[], state: ThrottleState): void;
   /** Clock (epoch ms). @defaultValue Date.now */
@@ -241,6 +249,9 @@ export interface ProbeGuardOptions {
 
 /** Default healthy streak: two checks in a row. */
 export const HEALTHY_STREAK = 2;
+/** Defaults of the flap back-off (see ProbeGuard). */
+export const MAX_HEALTHY_STREAK = 32;
+export const FLAP_WINDOW = 10;
 
 /**
  * Holds workers while any probe is unhealthy. `start()` reads the probes once before it returns,
@@ -250,12 +261,16 @@ export class ProbeGuard implements LiveGuard {
   private throttled = false;
   private current: ThrottleState = { throttled: false, probe: null, value: null, reason: null };
   private streak = 0;
+  private required: number;
+  private resumedAtCheck: number | null = null;
   private waiters = new Set<() => void>();
   private listeners = new Set<(s: ThrottleState) => void>();
   private readonly closer = new AbortController();
   private loop: Promise<void> | undefined;
   private readonly now: () => number;
   readonly healthyStreak: number;
+  readonly maxHealthyStreak: number;
+  readonly flapWindow: number;
   /** Checks done, and the time each state began (for tests and the report). */
   checks = 0;
   since: number | null = null;
@@ -263,6 +278,9 @@ export class ProbeGuard implements LiveGuard {
   constructor(private readonly runners: ProbeRunner[], private readonly opts: ProbeGuardOptions) {
     this.now = opts.now ?? Date.now;
     this.healthyStreak = Math.max(1, Math.floor(opts.healthyStreak ?? HEALTHY_STREAK));
+    this.maxHealthyStreak = Math.max(this.healthyStreak, Math.floor(opts.maxHealthyStreak ?? MAX_HEALTHY_STREAK));
+    this.flapWindow = Math.max(0, Math.floor(opts.flapWindow ?? FLAP_WINDOW));
+    this.required = this.healthyStreak;
   }
 
   /** First check now; then one every `checkEveryMs` in the background. */
@@ -285,20 +303,29 @@ export class ProbeGuard implements LiveGuard {
   async check(): Promise<ProbeReading[]> {
     const readings = await readProbes(this.runners);
     if (this.closer.signal.aborted) return readings;
-    this.checks++;
     this.apply(readings);
     this.opts.onCheck?.(readings, this.state());
     return readings;
   }
 
+  /** Consecutive healthy checks the next resume needs. */
+  get requiredStreak(): number {
+    return this.required;
+  }
+
   /** The state machine: any unhealthy reading throttles at once; a healthy streak resumes. */
   apply(readings: ProbeReading[]): void {
+    const checkNo = ++this.checks;
     const bad = readings.find((r) => !r.ok);
     if (bad) {
       this.streak = 0;
       const next: ThrottleState = { throttled: true, probe: bad.probe, value: bad.value, reason: bad.reason };
       const changed = !this.throttled || next.probe !== this.current.probe || next.value !== this.current.value || next.reason !== this.current.reason;
-      if (!this.throttled) this.since = this.now();
+      if (!this.throttled) {
+        this.since = this.now();
+        const quick = this.resumedAtCheck !== null && checkNo - this.resumedAtCheck <= this.flapWindow;
+        this.required = quick ? Math.min(this.required * 2, this.maxHealthyStreak) : this.healthyStreak;
+      }
       this.throttled = true;
       this.current = next;
       if (changed) this.emit();
@@ -306,9 +333,10 @@ export class ProbeGuard implements LiveGuard {
     }
     if (!this.throttled) return;
     this.streak++;
-    if (this.streak < this.healthyStreak) return;
+    if (this.streak < this.required) return;
     this.throttled = false;
     this.streak = 0;
+    this.resumedAtCheck = checkNo;
     this.since = this.now();
     this.current = { throttled: false, probe: null, value: null, reason: null };
     const waiters = [...this.waiters];

@@ -24,7 +24,7 @@ import { runStage } from '../../executor/stages/run.js';
 import type { RunEvent, RunEvents } from '../../executor/stages/events.js';
 import { createLiveGuard } from '../../executor/throttle/index.js';
 import type { ThrottleState } from '../../executor/throttle/limiter.js';
-import { HEALTHY_STREAK } from '../../executor/throttle/probes.js';
+import { FLAP_WINDOW, HEALTHY_STREAK } from '../../executor/throttle/probes.js';
 import { createTestDatabase, withClient, type TestDatabase } from '../support/db.js';
 import { startHttpServer, type TestHttpServer } from '../support/http.js';
 import { waitUntil } from '../support/runs.js';
@@ -104,7 +104,10 @@ describe('a protect probe goes unhealthy mid-run', () => {
     };
 
     const e1 = await episode('over', 120);
-    const e2 = await episode('error', (await count()) + 100);
+    // The second trip comes after the flap window, so it needs the plain streak again (a quick
+    // re-trip would double it: tested in probes.test.ts).
+    await waitUntil(async () => (answers.filter((a) => a.at > e1.t2).length > FLAP_WINDOW ? true : undefined), 'the flap window to pass', 30_000, 10);
+    const e2 = await episode('error', (await count()) + 20);
     const out = await run;
     expect(out.exitCode, JSON.stringify(out.stop)).toBe(0);
     expect(out.outcome).toBe('completed');

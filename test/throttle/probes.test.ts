@@ -143,6 +143,29 @@ describe('the live guard', () => {
     expect(seen.map((s) => s.throttled)).toEqual([true, false]);
   });
 
+  it('backs off on flapping: a trip soon after a resume doubles the streak the next resume needs; a calm spell resets it', () => {
+    const guard = new ProbeGuard([], { checkEveryMs: 1000, healthyStreak: 2, maxHealthyStreak: 8, flapWindow: 3 });
+    const bad = () => guard.apply([reading(false)]);
+    const good = () => guard.apply([reading(true)]);
+    const healthyChecksToResume = (): number => {
+      let n = 0;
+      while (guard.state().throttled) { good(); n++; }
+      return n;
+    };
+    bad();
+    expect(healthyChecksToResume()).toBe(2);
+    bad(); // at once: a quick re-trip
+    expect(guard.requiredStreak).toBe(4);
+    expect(healthyChecksToResume()).toBe(4);
+    good(); bad(); // within 3 checks again
+    expect(healthyChecksToResume()).toBe(8);
+    bad();
+    expect(healthyChecksToResume()).toBe(8); // capped
+    for (let i = 0; i < 3; i++) good(); // a resume that held for the flap window
+    bad();
+    expect(healthyChecksToResume()).toBe(2);
+  });
+
   it('a failing probe throttles with its reason and no value; a change of value while throttled is announced', () => {
     const guard = new ProbeGuard([], { checkEveryMs: 1000 });
     const seen: ThrottleState[] = [];
