@@ -82,12 +82,18 @@ export function openPostgres(url: string, opts: OpenOptions): Database {
     withBudget(async () => {
       const client = budget ? await checkoutWithin(pool, max, budget) : await pool.connect();
       let broken: Error | undefined;
+      // The pool listens for errors of idle clients only: a checked-out client whose connection
+      // drops (a server restart, pg_terminate_backend) emits 'error', which would crash the
+      // process without a listener. The error reaches `fn` through its next query instead.
+      const onError = (e: Error): void => { broken ??= e; };
+      client.on('error', onError);
       try {
         return await fn(client);
       } catch (e) {
         broken = e as Error;
         throw e;
       } finally {
+        client.removeListener('error', onError);
         // A client whose connection failed is destroyed rather than returned to the pool.
         client.release(broken && isBroken(broken) ? broken : undefined);
       }
