@@ -51,7 +51,15 @@ export interface SharedBucketOptions {
   onOutage?(error: Error): void;
   /** Clock for outage timing (epoch ms). @defaultValue Date.now */
   now?: () => number;
+  /**
+   * The share of the rate this process may use now (the live guard's ramp after a resume): a
+   * batch reserves its items' time divided by it. @defaultValue () => 1
+   */
+  pace?: () => number;
 }
+
+/** The smallest pace a reservation honours (a batch never reserves more than 64× its time). */
+const MIN_PACE = 1 / 64;
 
 /** Retry delays while the bucket is unreachable: 100 ms doubling to 2 s. */
 const RETRY_MIN_MS = 100;
@@ -80,7 +88,8 @@ export class SharedBucket implements RateLimiter {
       if (signal?.aborted) throw signal.reason ?? new Error('aborted');
       let waitUs: number;
       try {
-        waitUs = await this.backend.reserve(Math.max(1, Math.ceil(n)), this.microsPerItem);
+        const pace = Math.min(1, Math.max(MIN_PACE, this.opts.pace?.() ?? 1));
+        waitUs = await this.backend.reserve(Math.max(1, Math.ceil(n)), this.microsPerItem / pace);
       } catch (e) {
         this.failed(e as Error);
         await sleep(retry, signal);

@@ -40,6 +40,9 @@ export interface ThrottleContext {
   outageTimeoutMs?: number;
 }
 
+/** Each run's live guard pace (ProbeGuard.pace), read by its rate limiter at every reservation. */
+const paces = new WeakMap<OpenedRun, () => number>();
+
 /** The Redis connection holding the rate bucket: the dedupe store's when it is Redis, else the first Redis connection by name; null: the state store. */
 export function bucketRedisConnection(plan: Plan): string | null {
   if (plan.dedupe?.store === 'redis') return plan.dedupe.connection;
@@ -59,6 +62,7 @@ export async function createRateLimiter(ctx: ThrottleContext): Promise<SharedBuc
   return new SharedBucket(backend, {
     itemsPerSecond: plan.rate.itemsPerSecond,
     outageTimeoutMs,
+    pace: () => paces.get(run)?.() ?? 1,
     onUnreachable: (e) => events.log('warn', `rate bucket in ${backend.label} unreachable (${e.message}); no item starts until it answers (fail closed)`),
     onReachable: (ms) => events.log('info', `rate bucket in ${backend.label} answers again after ${Math.round(ms)} ms`),
     onOutage: (e) => {
@@ -90,11 +94,13 @@ export async function createLiveGuard(ctx: ThrottleContext): Promise<LiveGuard> 
     onCheck: (_readings, state) => { void journal.record(state, guard.since ?? Date.now()); },
   });
   await guard.start();
+  paces.set(run, () => guard.pace());
   return {
     waitUntilHealthy: (signal) => guard.waitUntilHealthy(signal),
     state: () => guard.state(),
     subscribe: (listener) => guard.subscribe(listener),
     async close() {
+      paces.delete(run);
       await guard.close();
       await journal.close();
     },

@@ -15,6 +15,11 @@
  * exponentially instead of hurting it every other check. A resume that holds for `flapWindow`
  * checks brings the streak back to `healthyStreak`.
  *
+ * After a resume, and at the start, the run comes back gradually: `pace()` is 1/8 of the rate,
+ * doubling at every healthy check (1/4, 1/2, then the full rate three checks later), so a
+ * backfill whose full rate hurts live traffic trips the probe at a fraction of it rather than at
+ * full speed. The rate limiter applies it to this process's reservations.
+ *
  * Every process of a run reads the probes itself and holds its own workers; the run's row in the
  * state store says `throttled` while any process is (see journal.ts).
  *
@@ -249,6 +254,8 @@ export interface ProbeGuardOptions {
 
 /** Default healthy streak: two checks in a row. */
 export const HEALTHY_STREAK = 2;
+/** The pace after a resume starts at 1 / 2^RAMP_STEPS and doubles at each healthy check. */
+export const RAMP_STEPS = 3;
 /** Defaults of the flap back-off (see ProbeGuard). */
 export const MAX_HEALTHY_STREAK = 32;
 export const FLAP_WINDOW = 10;
@@ -263,6 +270,8 @@ export class ProbeGuard implements LiveGuard {
   private streak = 0;
   private required: number;
   private resumedAtCheck: number | null = null;
+  /** The check from which the pace ramps up (the first check, then each resume). */
+  private rampFrom = 1;
   private waiters = new Set<() => void>();
   private listeners = new Set<(s: ThrottleState) => void>();
   private readonly closer = new AbortController();
@@ -308,6 +317,15 @@ export class ProbeGuard implements LiveGuard {
     return readings;
   }
 
+  /**
+   * The share of the rate this process may use now: 0 while throttled; after a resume (and at the
+   * start) 1/8, doubling at each healthy check up to 1.
+   */
+  pace(): number {
+    if (this.throttled) return 0;
+    return Math.min(1, 2 ** (this.checks - this.rampFrom) / 2 ** RAMP_STEPS);
+  }
+
   /** Consecutive healthy checks the next resume needs. */
   get requiredStreak(): number {
     return this.required;
@@ -337,6 +355,7 @@ export class ProbeGuard implements LiveGuard {
     this.throttled = false;
     this.streak = 0;
     this.resumedAtCheck = checkNo;
+    this.rampFrom = checkNo;
     this.since = this.now();
     this.current = { throttled: false, probe: null, value: null, reason: null };
     const waiters = [...this.waiters];

@@ -166,6 +166,14 @@ describe('the live guard', () => {
     expect(healthyChecksToResume()).toBe(2);
   });
 
+  it('paces the run back up after a resume (and at the start): 1/8 of the rate, doubling at each healthy check', () => {
+    const guard = new ProbeGuard([], { checkEveryMs: 1000 });
+    const paces: number[] = [];
+    const check = (ok: boolean) => { guard.apply([reading(ok)]); paces.push(guard.pace()); };
+    for (const ok of [true, true, true, true, true, false, true, true, true, true, true]) check(ok);
+    expect(paces).toEqual([1 / 8, 1 / 4, 1 / 2, 1, 1, 0, 0, 1 / 8, 1 / 4, 1 / 2, 1]);
+  });
+
   it('a failing probe throttles with its reason and no value; a change of value while throttled is announced', () => {
     const guard = new ProbeGuard([], { checkEveryMs: 1000 });
     const seen: ThrottleState[] = [];
