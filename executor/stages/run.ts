@@ -398,8 +398,14 @@ async function processStage(
   }
   if (failure && !(failure instanceof DedupeUnavailableError)) throw failure;
 
-  const states = await store.chunkStates(runId, stage);
-  const finished = states.pending === 0 && states.leased === 0;
+  // A stage that stopped because the store went away (fail-closed, store-unreachable) may find it
+  // still unreachable here: it did not finish, and it stops as such (exit 4, resumable).
+  const states = await store.chunkStates(runId, stage).catch((e: unknown) => {
+    if (!isConnectionError(e)) throw e;
+    control.stop('store-unreachable', (e as Error).message);
+    return undefined;
+  });
+  const finished = states !== undefined && states.pending === 0 && states.leased === 0;
   if (!finished || control.stopped) {
     const stop = control.stopReason ?? { reason: 'paused', detail: 'paused' };
     const status = stop.reason === 'abort' || stop.reason === 'signal' || stop.reason === 'error-budget' || stop.reason === 'stall' ? 'aborted' : stop.reason === 'fail-closed' || stop.reason === 'store-unreachable' ? 'paused' : 'aborted';
