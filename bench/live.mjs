@@ -185,7 +185,7 @@ async function main() {
     console.log(`live      ${LIVE_RATE} requests/s open loop (update of one random row of ${ACCOUNTS}), ${PHASE_S} s per phase; ${live.errors} errors`);
     console.log(`probe     live p99 over the last second (in-flight requests at their age), max ${fmt(max, 2)} ms = ${PROBE_FACTOR} × p99(off), checkEvery ${CHECK_EVERY}`);
     for (const [label, s] of Object.entries(results)) {
-      const b = s.backfill ? ` — backfill: ${s.backfill.items ?? '?'} items in the phase${s.backfill.throttledMs !== null ? `, throttled ${fmt(s.backfill.throttledMs / 1000, 1)} s in ${s.backfill.episodes} episodes` : ''}` : '';
+      const b = s.backfill ? ` — backfill: ${s.backfill.items ?? '?'} items done before it was stopped${s.backfill.throttledMs !== null ? `, throttled ${fmt(s.backfill.throttledMs / 1000, 1)} s in ${s.backfill.episodes} episodes` : ''}` : '';
       console.log(`${label.padEnd(16)} p50 ${fmt(s.p50, 2)} ms  p99 ${fmt(s.p99, 2)} ms  max ${fmt(s.max, 1)} ms  (${s.n} requests)${b}`);
     }
     // The baseline is both off phases together (before and after the backfills), so a quiet or a
