@@ -51,6 +51,18 @@ export class ItemAbortedError extends Error {
   }
 }
 
+/**
+ * The worker can no longer vouch for its lease on the item's chunk (its process was frozen past
+ * the lease TTL — SIGSTOP, a VM or GC pause): another worker may own the item now, so no
+ * immediate effect is claimed or started. Fencing stops the stale commit; this stops the stale
+ * effects, which no commit can take back.
+ */
+export class LeaseExpiredError extends Error {
+  constructor(effect: string) {
+    super(`effect ${effect} not started: the lease on the item's chunk may have expired`);
+  }
+}
+
 export interface GateOptions {
   plan: Plan;
   runId: string;
@@ -87,7 +99,7 @@ export class EffectsGate {
    * resolves once no effect call of the attempt is under way (calls made after `signal` aborts
    * are refused, so after an abort it resolves when the calls already started have finished).
    */
-  forItem(item: Item, attempt: number, signal: AbortSignal): { effects: Record<string, EffectCall>; calls: RecordedCall[]; idle: () => Promise<void> } {
+  forItem(item: Item, attempt: number, signal: AbortSignal, leaseHeld?: () => boolean): { effects: Record<string, EffectCall>; calls: RecordedCall[]; idle: () => Promise<void> } {
     const calls: RecordedCall[] = [];
     const counters = new Map<string, number>();
     const effects: Record<string, EffectCall> = Object.create(null);
@@ -105,7 +117,7 @@ export class EffectsGate {
           counters.set(e.name, callIndex + 1);
           inFlight++;
           try {
-            return await this.call(e, item, { ...args }, callIndex, attempt, signal, calls);
+            return await this.call(e, item, { ...args }, callIndex, attempt, signal, calls, leaseHeld);
           } finally {
             if (--inFlight === 0 && waiters.length) {
               const w = waiters;
@@ -120,7 +132,12 @@ export class EffectsGate {
     return { effects: Object.freeze(effects), calls, idle };
   }
 
-  private async call(e: Effect, item: Item, args: Record<string, unknown>, callIndex: number, attempt: number, signal: AbortSignal, calls: RecordedCall[]): Promise<EffectOutcome> {
+  private async call(e: Effect, item: Item, args: Record<string, unknown>, callIndex: number, attempt: number, signal: AbortSignal, calls: RecordedCall[], leaseHeld?: () => boolean): Promise<EffectOutcome> {
+    // Checked right before a claim and right before an apply: a frozen process wakes up in the
+    // middle of a call, and must not go on to apply what its lease no longer covers.
+    const assertLease = (): void => {
+      if (leaseHeld && !leaseHeld()) throw new LeaseExpiredError(e.name);
+    };
     const missing = e.args.filter((a) => args[a] === undefined);
     if (missing.length && e.kind !== 'sql') throw new EffectArgumentError(e.name, missing);
     const dedupeKey = e.backfill === 'dedupe' ? renderTemplate(this.keyTemplates.get(e.name)!, args) : undefined;
@@ -173,6 +190,7 @@ export class EffectsGate {
     if (e.backfill === 'dedupe') {
       const store = this.opts.dedupe!;
       let claim;
+      assertLease();
       try {
         claim = await store.claim(dedupeKey!, this.opts.runId, item.key);
       } catch (err) {
@@ -194,6 +212,7 @@ export class EffectsGate {
           return { status: 'claimed', dedupeKey };
         }
       }
+      assertLease();
       const rc = record('applied', claim.outcome === 'own' ? { redelivered: true } : {});
       try {
         if (applier.needsBefore && applier.readBefore) entry.before = await applier.readBefore(args);
@@ -209,6 +228,7 @@ export class EffectsGate {
     }
 
     // replay
+    assertLease();
     const rc = record('applied');
     try {
       if (applier.needsBefore && applier.readBefore) entry.before = await applier.readBefore(args);

@@ -73,6 +73,7 @@ export async function runWorker(ctx: WorkerContext, workerId: string): Promise<v
       if (ctx.control.stopped) break;
       let chunk: ChunkRow | undefined;
       try {
+        const askedAt = Date.now();
         chunk = await ctx.store.leaseChunk(ctx.runId, ctx.stage, workerId, ctx.leaseTtlMs, inOrder);
         if (!chunk) {
           if (pending) { await settle(); continue; }
@@ -82,7 +83,7 @@ export async function runWorker(ctx: WorkerContext, workerId: string): Promise<v
           await sleep(Math.min(1000, ctx.leaseTtlMs / 4), ctx.control.stopSignal).catch(() => undefined);
           continue;
         }
-        const prepared = await prepareChunk(ctx, chunk, workerId);
+        const prepared = await prepareChunk(ctx, chunk, workerId, askedAt);
         await settle();
         const next = commitPrepared(ctx, prepared, workerId);
         next.catch(() => undefined); // awaited by settle(); marked handled meanwhile
@@ -117,18 +118,34 @@ interface PreparedChunk {
 }
 
 /** Fetches and processes a chunk's items under a heartbeated lease; gives the chunk back when interrupted. */
-async function prepareChunk(ctx: WorkerContext, chunk: ChunkRow, workerId: string): Promise<PreparedChunk> {
+async function prepareChunk(ctx: WorkerContext, chunk: ChunkRow, workerId: string, leasedAt: number): Promise<PreparedChunk> {
   const lease = new AbortController();
+  // How long this process can vouch for its lease: one TTL (less a margin for clock rates) from
+  // when the lease, or its last renewal, was asked for. A process frozen past it (SIGSTOP, a VM
+  // or GC pause) wakes up with its heartbeat not yet run: it must not start effects then, since
+  // another worker may already own the chunk (the gate checks leaseHeld; fencing covers the commit).
+  const margin = Math.min(1_000, Math.floor(ctx.leaseTtlMs / 10));
+  let heldUntil = leasedAt + ctx.leaseTtlMs - margin;
   const heartbeat = setInterval(() => {
+    const sentAt = Date.now();
     ctx.store
       .heartbeat(ctx.runId, chunk.seq, workerId, chunk.generation, ctx.leaseTtlMs)
-      .then((held) => { if (!held) lease.abort(new Error('lease lost')); })
+      .then((held) => {
+        if (held) heldUntil = Math.max(heldUntil, sentAt + ctx.leaseTtlMs - margin);
+        else lease.abort(new Error('lease lost'));
+      })
       .catch(() => undefined);
   }, Math.max(100, Math.floor(ctx.leaseTtlMs / 3)));
+  const leaseHeld = (): boolean => {
+    if (lease.signal.aborted) return false;
+    if (Date.now() < heldUntil) return true;
+    lease.abort(new Error('lease expired'));
+    return false;
+  };
   const stop = AbortSignal.any([ctx.control.stopSignal, lease.signal]);
   try {
     const items = (await ctx.source.fetch(chunk)).filter((i) => !ctx.skipKeys.has(i.key));
-    const results = await processItems(ctx, items, stop);
+    const results = await processItems(ctx, items, stop, leaseHeld);
     if (!results || ctx.gate.failedClosed) {
       if (ctx.gate.failedClosed) ctx.control.stop('fail-closed', ctx.gate.failedClosed.message);
       const why = lease.signal.aborted ? 'lease lost' : ctx.control.stopReason?.reason ?? 'paused';
@@ -171,7 +188,7 @@ async function commitPrepared(ctx: WorkerContext, p: PreparedChunk, workerId: st
 }
 
 /** Runs a chunk's items; undefined when stopped before every item finished (the chunk is released). */
-async function processItems(ctx: WorkerContext, items: Item[], stop: AbortSignal): Promise<ItemResult[] | undefined> {
+async function processItems(ctx: WorkerContext, items: Item[], stop: AbortSignal, leaseHeld?: () => boolean): Promise<ItemResult[] | undefined> {
   const ordering = orderingOf(ctx.plan);
   const concurrency = ordering === 'key' ? 1 : ctx.plan.rate.concurrency;
   const lanes: Item[][] =
@@ -189,7 +206,7 @@ async function processItems(ctx: WorkerContext, items: Item[], stop: AbortSignal
     while (next < lanes.length && !interrupted) {
       const mine = lanes[next++]!;
       for (const item of mine) {
-        const r = await processItem(ctx, item, stop, tokens);
+        const r = await processItem(ctx, item, stop, tokens, leaseHeld);
         if (!r) { interrupted = true; return; }
         results[index.get(item)!] = r;
         ctx.observer.itemDone(r);
@@ -201,7 +218,7 @@ async function processItems(ctx: WorkerContext, items: Item[], stop: AbortSignal
   return results as ItemResult[];
 }
 
-async function processItem(ctx: WorkerContext, item: Item, stop: AbortSignal, tokens: TokenTap): Promise<ItemResult | undefined> {
+async function processItem(ctx: WorkerContext, item: Item, stop: AbortSignal, tokens: TokenTap, leaseHeld?: () => boolean): Promise<ItemResult | undefined> {
   const { retries, timeoutMs } = ctx.plan.processing;
   let lastError = '';
   let lastCalls: RecordedCall[] = [];
@@ -246,7 +263,7 @@ async function processItem(ctx: WorkerContext, item: Item, stop: AbortSignal, to
       giveUp?.(e);
     }, timeoutMs);
     const signal = abort.signal;
-    const attemptEffects = ctx.gate.forItem(item, attempt, signal);
+    const attemptEffects = ctx.gate.forItem(item, attempt, signal, leaseHeld);
     const { effects, calls } = attemptEffects;
     idle = attemptEffects.idle;
     lastCalls = calls;

@@ -6,10 +6,21 @@
  *    the plan's connection budget, every transaction and session) had no 'error' listener, so a
  *    connection dropped between two queries was an uncaught exception instead of a connection
  *    error the worker retries.
+ * 2. A worker frozen past its lease (SIGSTOP) in the middle of a dedupe effect — its claim sent,
+ *    the apply not yet — woke up and applied the effect after the worker that took its chunk
+ *    over had committed it (an at-least-once effect applied twice, an at-most-once one applied
+ *    after its chunk's commit recorded it `claimed`). Fencing stops the stale commit only; the
+ *    gate now asks the worker's lease before a claim and before an apply.
  */
 import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
+import { compileSource } from '../../compiler/compile.js';
+import { fsPlanSource } from '../../compiler/source.js';
 import { isConnectionError, openDatabase, Semaphore } from '../../executor/db/database.js';
+import type { Applier } from '../../executor/effects/appliers.js';
+import type { ClaimOutcome, DedupeStore } from '../../executor/effects/dedupe.js';
+import { EffectsGate, LeaseExpiredError } from '../../executor/effects/gate.js';
+import { crashPlan } from '../support/crash.js';
 import { createTestDatabase } from '../support/db.js';
 
 async function terminate(url: string, pid: number): Promise<void> {
@@ -47,4 +58,32 @@ describe('a connection dropped while checked out of the pool', () => {
       }
     });
   }
+});
+
+describe('a worker frozen past its lease in the middle of a dedupe effect', () => {
+  it('does not apply it when it wakes up (the lease is asked before the claim and before the apply)', async () => {
+    const { plan } = await compileSource(fsPlanSource(crashPlan({ n: 100, namespace: 'regress', dedupeStore: 'postgres' }).path));
+    const applied: string[] = [];
+    let frozenPastLease = false;
+    const applier = (name: string): Applier => ({ effect: plan.sideEffects.find((e) => e.name === name)!, needsBefore: false, apply: async (args) => { applied.push(`${name}:${String(args.id)}`); } });
+    const claims: string[] = [];
+    const store = {
+      kind: 'postgres', namespace: 'regress', database: undefined,
+      // The process is frozen while its claim is on the wire; it wakes up after the lease TTL.
+      claim: async (key: string): Promise<ClaimOutcome> => { claims.push(key); frozenPastLease = true; return { outcome: 'claimed' }; },
+      confirm: async () => undefined, release: async () => undefined, claimMany: async () => [], confirmMany: async () => undefined, peek: async () => undefined, ping: async () => undefined,
+    } as unknown as DedupeStore;
+    const gate = new EffectsGate({ plan, runId: 'regress.r1.00000000', stage: 'full', appliers: new Map([['publish_alo', applier('publish_alo')], ['publish_amo', applier('publish_amo')]]), dedupe: store, transactionalConnection: null });
+    const item = { key: '7', row: { id: '7' } };
+    const { effects } = gate.forItem(item, 1, new AbortController().signal, () => !frozenPastLease);
+    await expect(effects.publish_alo!({ id: '7' })).rejects.toBeInstanceOf(LeaseExpiredError);
+    await expect(effects.publish_amo!({ id: '7' })).rejects.toBeInstanceOf(LeaseExpiredError);
+    expect(claims).toEqual(['alo:7']); // the second call was refused before claiming
+    expect(applied).toEqual([]);
+    // Holding the lease, the same calls apply.
+    frozenPastLease = false;
+    const held = gate.forItem(item, 2, new AbortController().signal, () => true);
+    await held.effects.publish_amo!({ id: '7' });
+    expect(applied).toEqual(['publish_amo:7']);
+  });
 });
