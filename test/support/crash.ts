@@ -38,6 +38,10 @@ export interface CrashPlanOptions {
   concurrency?: number;
   itemsPerSecond?: number;
   dedupeStore?: 'postgres' | 'redis';
+  /** Item retries. @defaultValue { max: 2, backoffMs: 20 } */
+  retries?: { max: number; backoffMs: number };
+  /** Folder holding `crash.handler.ts` and `sink.ts` (the chaos harness has a sink that rides out outages). @defaultValue test/fixtures/crash */
+  fixturesDir?: string;
 }
 
 export function crashPlan(o: CrashPlanOptions): PlanCopy {
@@ -56,7 +60,7 @@ export function crashPlan(o: CrashPlanOptions): PlanCopy {
       window: { start: '2026-01-01T00:00:00Z', end: '2026-02-01T00:00:00Z' },
       expect: { min: o.n, max: o.n },
     },
-    processing: { handler: './crash.handler.ts', timeoutMs: 15_000, retries: { max: 2, backoffMs: 20 } },
+    processing: { handler: './crash.handler.ts', timeoutMs: 15_000, retries: o.retries ?? { max: 2, backoffMs: 20 } },
     sideEffects: [
       { name: 'write_result', kind: 'sql', connection: 'db', statement: "insert into sink (effect, item) values ('write_result', :id)", idempotent: false, backfill: 'replay', live: 'none' },
       { name: 'upsert_total', kind: 'sql', connection: 'db', statement: 'insert into totals (id, amount) values (:id, :amount) on conflict (id) do update set amount = excluded.amount', backfill: 'replay', live: 'apply' },
@@ -69,8 +73,8 @@ export function crashPlan(o: CrashPlanOptions): PlanCopy {
     canary: { size: 10, pick: 'first' },
     checkpoint: { connection: 'db' },
   }, {}, repoTempDir('crash-plan'));
-  copyFileSync(join(fixtures, 'crash.handler.ts'), join(plan.dir, 'crash.handler.ts'));
-  copyFileSync(join(fixtures, 'sink.ts'), join(plan.dir, 'sink.ts'));
+  copyFileSync(join(o.fixturesDir ?? fixtures, 'crash.handler.ts'), join(plan.dir, 'crash.handler.ts'));
+  copyFileSync(join(o.fixturesDir ?? fixtures, 'sink.ts'), join(plan.dir, 'sink.ts'));
   return plan;
 }
 
@@ -148,5 +152,37 @@ export async function unconfirmedClaims(url: string, namespace: string): Promise
     return [];
   } finally {
     await c.end();
+  }
+}
+
+/** Dedupe keys claimed but not confirmed in a Redis dedupe store (call right after a fault). */
+export async function unconfirmedRedisClaims(redisUrl: string, namespace: string): Promise<string[]> {
+  const { Redis } = await import('ioredis');
+  const { redisDedupeKey } = await import('../../executor/effects/dedupe.js');
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  const prefix = redisDedupeKey(namespace, '');
+  const out: string[] = [];
+  try {
+    await redis.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (!keys.length) continue;
+      const values = await redis.mget(keys);
+      keys.forEach((k, i) => {
+        try {
+          if ((JSON.parse(values[i] ?? '{}') as { s?: string }).s === 'claimed') out.push(k.slice(prefix.length));
+        } catch {
+          // not a claim written by reprise
+        }
+      });
+    } while (cursor !== '0');
+    return out;
+  } catch {
+    return out;
+  } finally {
+    redis.disconnect();
   }
 }
