@@ -30,6 +30,7 @@ const { values } = parseArgs({
     'keep-failed': { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
     faults: { type: 'string' },
+    only: { type: 'string' },
     verbose: { type: 'boolean', default: false },
   },
 });
@@ -53,6 +54,7 @@ for (const f of faults ?? []) {
     process.exit(2);
   }
 }
+const only = values.only?.split(',').map(Number);
 const configs = planTrials(trials, seed, { items: range(values.items, 'items'), seconds: range(values.seconds, 'seconds'), faults });
 const servers = await startChaosServers();
 process.stderr.write(`chaos: PostgreSQL on ${servers.pg.port}, Redis on ${servers.redis.port}; ${trials} trials, seed ${seed}\n`);
@@ -62,6 +64,7 @@ process.on('SIGINT', () => { interrupted = true; process.stderr.write('chaos: in
 try {
   for (const cfg of configs) {
     if (interrupted) break;
+    if (only && !only.includes(cfg.index)) continue;
     const res = await runTrial(servers, cfg, { keepFailed: values['keep-failed'], log: values.verbose ? (l) => process.stderr.write(`${l}\n`) : undefined });
     results.push(res);
     process.stdout.write(`${formatTrial(res)}\n`);

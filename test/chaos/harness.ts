@@ -345,7 +345,7 @@ export async function runTrial(servers: ChaosServers, cfg: TrialConfig, opts: Tr
       const end = await Promise.race([p.done, timer]);
       if (end === 'timeout') {
         hangs++;
-        log(`  trial ${cfg.index}: a process did not end within ${deadlineMs} ms; killed. stderr tail: ${p.err.slice(-500)}`);
+        log(`  trial ${cfg.index}: a process did not end within ${deadlineMs} ms; killed. stderr tail: ${p.err.slice(process.env.CHAOS_FULL_STDERR ? -20_000 : -500)}`);
         p.child.kill('SIGCONT');
         p.child.kill('SIGKILL');
         await p.done;
