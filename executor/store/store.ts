@@ -135,7 +135,13 @@ export class StateStore {
 
   /** Uses an already open database (the plan's checkpoint connection) as the state store. */
   static async on(db: Database): Promise<StateStore> {
-    await migrate(db);
+    try {
+      await migrate(db);
+    } catch (e) {
+      // The plan's checkpoint database down at start refuses the stage (exit 3), like --state does.
+      if (e instanceof RepriseError) throw e;
+      throw unavailable(db.label, e);
+    }
     return new StateStore(db, false);
   }
 

@@ -69,6 +69,7 @@ try {
     results.push(res);
     process.stdout.write(`${formatTrial(res)}\n`);
     if (res.error) process.stderr.write(`${res.error}\n`);
+    for (const note of res.notes) process.stderr.write(`trial ${res.config.index}: ${note}\n`);
   }
 } finally {
   if (!values['keep-failed'] || results.every((r) => !r.violations.length)) await servers.destroy();

@@ -178,6 +178,8 @@ export interface TrialResult {
   ms: number;
   /** Invariant violations, each described; empty when the trial passed. */
   violations: string[];
+  /** What the harness saw go wrong (a process's exit code and the end of its stderr), for the report. */
+  notes: string[];
   error?: string;
 }
 
@@ -328,7 +330,7 @@ export async function runTrial(servers: ChaosServers, cfg: TrialConfig, opts: Tr
   const args = ['--json', 'run', plan.path, '--stage', 'full', '--reports', reports, '--workers', String(cfg.workers)];
   const result: TrialResult = {
     config: cfg, runId: '', injected: {}, missed: {}, invariants: undefined, unconfirmedAtFaults: 0,
-    fencedCommits: 0, leaseLostDrops: 0, takeovers: 0, resumes: 0, ms: 0, violations: [],
+    fencedCommits: 0, leaseLostDrops: 0, takeovers: 0, resumes: 0, ms: 0, violations: [], notes: [],
   };
   const unconfirmed = new Set<string>();
   const snapshot = async (): Promise<void> => {
@@ -345,6 +347,7 @@ export async function runTrial(servers: ChaosServers, cfg: TrialConfig, opts: Tr
       const end = await Promise.race([p.done, timer]);
       if (end === 'timeout') {
         hangs++;
+        result.notes.push(`a process did not end within ${deadlineMs} ms: ${p.err.trim().split('\n').slice(-12).join('\n').slice(-3000)}`);
         log(`  trial ${cfg.index}: a process did not end within ${deadlineMs} ms; killed. stderr tail: ${p.err.slice(process.env.CHAOS_FULL_STDERR ? -20_000 : -500)}`);
         p.child.kill('SIGCONT');
         p.child.kill('SIGKILL');
@@ -356,6 +359,7 @@ export async function runTrial(servers: ChaosServers, cfg: TrialConfig, opts: Tr
       const e = ends[i]!;
       if (e.code !== null && e.code !== 0 && e.code !== 4 && !p.control) {
         unexpectedExits++;
+        result.notes.push(`a process exited ${e.code}: ${p.err.trim().split('\n').filter((l) => !l.startsWith('{"level":"warn"')).slice(-12).join('\n').slice(-3000)}`);
         log(`  trial ${cfg.index}: a process exited ${e.code}: ${(process.env.CHAOS_FULL_STDERR ? p.err : p.err.trim().split('\n').slice(-3).join(' | ')).slice(0, 6000)}`);
       }
     });

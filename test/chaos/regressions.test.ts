@@ -11,6 +11,9 @@
  *    over had committed it (an at-least-once effect applied twice, an at-most-once one applied
  *    after its chunk's commit recorded it `claimed`). Fencing stops the stale commit only; the
  *    gate now asks the worker's lease before a claim and before an apply.
+ * 3. `reprise run` started while the plan's checkpoint database was down (PostgreSQL restarting)
+ *    exited 1 with "this is a bug in reprise" (ECONNREFUSED from the state store's migration)
+ *    instead of refusing the stage, exit 3, as a --state store that is down does.
  */
 import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
@@ -20,7 +23,10 @@ import { isConnectionError, openDatabase, Semaphore } from '../../executor/db/da
 import type { Applier } from '../../executor/effects/appliers.js';
 import type { ClaimOutcome, DedupeStore } from '../../executor/effects/dedupe.js';
 import { EffectsGate, LeaseExpiredError } from '../../executor/effects/gate.js';
+import { ExitCode, RepriseError } from '../../compiler/errors.js';
+import { StateStore } from '../../executor/store/store.js';
 import { crashPlan } from '../support/crash.js';
+import { freePort } from '../support/servers.js';
 import { createTestDatabase } from '../support/db.js';
 
 async function terminate(url: string, pid: number): Promise<void> {
@@ -85,5 +91,19 @@ describe('a worker frozen past its lease in the middle of a dedupe effect', () =
     const held = gate.forItem(item, 2, new AbortController().signal, () => true);
     await held.effects.publish_amo!({ id: '7' });
     expect(applied).toEqual(['publish_amo:7']);
+  });
+});
+
+describe('the checkpoint database down when a stage starts', () => {
+  it('refuses with STATE_UNAVAILABLE, exit 3 (not an internal error)', async () => {
+    const db = await openDatabase(`postgres://postgres@127.0.0.1:${await freePort()}/nowhere`, { max: 1 });
+    try {
+      const failure = await StateStore.on(db).then(() => undefined, (e: unknown) => e);
+      expect(failure).toBeInstanceOf(RepriseError);
+      expect((failure as RepriseError).code).toBe('STATE_UNAVAILABLE');
+      expect((failure as RepriseError).exit).toBe(ExitCode.refused);
+    } finally {
+      await db.close();
+    }
   });
 });

@@ -21,6 +21,7 @@ describe('chaos: faults at seeded moments, resumed to completion', () => {
         const res = await runTrial(servers, cfg);
         results.push(res);
         console.log(formatTrial(res));
+        for (const note of res.notes) console.log(`trial ${res.config.index}: ${note}`);
       }
       for (const kind of FAULT_KINDS) {
         for (let extra = 0; extra < 3 && !summarize(results).injected[kind]; extra++) {
