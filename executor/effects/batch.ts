@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { bindNamed, substituteNamed, type NamedSql } from '../../compiler/sql-params.js';
-import type { Database, SqlRunner } from '../db/database.js';
+import type { SqlRunner } from '../db/database.js';
 
 interface Prepared {
   types: string[];
@@ -27,32 +27,47 @@ interface Prepared {
 export class SqlBatcher {
   private readonly prepared = new Map<string, Promise<Prepared | null>>();
 
-  constructor(private readonly db: Database) {}
 
-  /** The statement's parameter types as PostgreSQL infers them, or null when it cannot be batched. */
-  private prepare(named: NamedSql, kind: 'exec' | 'rows'): Promise<Prepared | null> {
+  /**
+   * The statement's parameter types as PostgreSQL infers them, or null when it cannot be batched.
+   * The probe runs on `tx`, the commit transaction, under a savepoint: another connection would
+   * deadlock the embedded store, whose transaction holds the whole database.
+   */
+  private prepare(tx: SqlRunner, named: NamedSql, kind: 'exec' | 'rows'): Promise<Prepared | null> {
     const cacheKey = `${kind}:${named.text}`;
     let p = this.prepared.get(cacheKey);
     if (!p) {
-      p = this.build(named, kind).catch(() => null);
+      p = this.build(tx, named, kind);
       this.prepared.set(cacheKey, p);
+      // A probe that could not run (its transaction failed) is tried again by the next commit.
+      p.catch(() => this.prepared.delete(cacheKey));
     }
-    return p;
+    return p.catch(() => null);
   }
 
-  private async build(named: NamedSql, kind: 'exec' | 'rows'): Promise<Prepared | null> {
+  private async build(tx: SqlRunner, named: NamedSql, kind: 'exec' | 'rows'): Promise<Prepared | null> {
     if (!named.params.length) return null;
     const probe = `reprise_probe_${createHash('sha256').update(named.text).digest('hex').slice(0, 12)}`;
-    const types = await this.db.session(async (s) => {
-      await s.query(`prepare ${probe} as ${named.sql}`);
-      try {
-        const r = await s.query<{ t: string[] | string }>('select parameter_types::text[] as t from pg_prepared_statements where name = $1', [probe]);
-        const t = r.rows[0]?.t;
-        return Array.isArray(t) ? t : parsePgArray(String(t ?? '{}'));
-      } finally {
-        await s.query(`deallocate ${probe}`);
-      }
-    });
+    const dropProbe = async (): Promise<void> => {
+      const left = await tx.query('select 1 from pg_prepared_statements where name = $1', [probe]);
+      if (left.rows.length) await tx.query(`deallocate ${probe}`);
+    };
+    await dropProbe(); // prepared statements outlive transactions: one left by a failed commit
+    await tx.query('savepoint reprise_probe');
+    let types: string[];
+    try {
+      await tx.query(`prepare ${probe} as ${named.sql}`);
+      const r = await tx.query<{ t: string[] | string }>('select parameter_types::text[] as t from pg_prepared_statements where name = $1', [probe]);
+      await tx.query(`deallocate ${probe}`);
+      await tx.query('release savepoint reprise_probe');
+      const t = r.rows[0]?.t;
+      types = Array.isArray(t) ? t : parsePgArray(String(t ?? '{}'));
+    } catch {
+      // Not preparable on its own (its types need the loop's context): run it item by item.
+      await tx.query('rollback to savepoint reprise_probe');
+      await dropProbe();
+      return null;
+    }
     if (types.length !== named.params.length || types.some((t) => t.endsWith('[]') || t === 'unknown' || t === '-')) return null;
     const hash = createHash('sha256').update(`${kind}\u0000${named.text}\u0000${types.join(',')}`).digest('hex').slice(0, 16);
     const fn = `pg_temp.reprise_b_${hash}`;
@@ -83,7 +98,7 @@ export class SqlBatcher {
   /** Executes `named` once per argument set, in order, on `tx`. */
   async execute(tx: SqlRunner, named: NamedSql, argsList: Array<Record<string, unknown>>, toParam: (v: unknown) => unknown): Promise<void> {
     if (!argsList.length) return;
-    const p = argsList.length > 1 ? await this.prepare(named, 'exec') : null;
+    const p = argsList.length > 1 ? await this.prepare(tx, named, 'exec') : null;
     if (!p) {
       for (const args of argsList) await tx.query(named.sql, bindNamed(named, args).values.map(toParam));
       return;
@@ -113,7 +128,7 @@ export class SqlBatcher {
   /** The first row `named` returns for each argument set (null when none), read on `tx`. */
   async firstRows(tx: SqlRunner, named: NamedSql, argsList: Array<Record<string, unknown>>, toParam: (v: unknown) => unknown): Promise<Array<Record<string, unknown> | null>> {
     if (!argsList.length) return [];
-    const p = argsList.length > 1 ? await this.prepare(named, 'rows') : null;
+    const p = argsList.length > 1 ? await this.prepare(tx, named, 'rows') : null;
     if (!p) {
       const out: Array<Record<string, unknown> | null> = [];
       for (const args of argsList) {

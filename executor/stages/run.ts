@@ -222,7 +222,7 @@ async function planChunks(run: OpenedRun, stage: ChunkStage, events: RunEvents):
           fullChunks += chunks.length;
         },
       );
-      await store.insertChunks(runId, 'canary', seq, result.canary as ChunkBounds[]);
+      await store.insertChunks(runId, 'canary', seq, result.canary);
       await store.updateRun(runId, { planned_at: new Date(), chunks_total: fullChunks + result.canary.length });
       await store.recordEvent(runId, actor(), 'planned', { chunks: fullChunks + result.canary.length, canaryChunks: result.canary.length, items: result.items, ms: Date.now() - started });
       events.log('info', `cut ${fullChunks + result.canary.length} chunks (${result.canary.length} canary) over ${result.items} items`);
@@ -372,7 +372,7 @@ async function processStage(
     guard,
     dedupe: run.dedupe,
     dedupeInStateDb: run.dedupeInStateDb,
-    batcher: new SqlBatcher(store.db),
+    batcher: new SqlBatcher(),
     control,
     skipKeys,
     leaseTtlMs: opts.leaseTtlMs ?? Number(process.env.REPRISE_LEASE_TTL_MS ?? 30_000),
