@@ -100,7 +100,7 @@ export class JsonlItemSource implements ItemSource {
   }
 
   async plan(chunkSize: number, canary: CanarySpec | undefined, onFull: (chunks: Array<ChunkBounds & { items: number }>) => Promise<void>): Promise<{ canary: ChunkBounds[]; items: number }> {
-    const canaryChunks: ChunkBounds[] = [];
+    const canaryChunks: Array<ChunkBounds & { items: number }> = [];
     const reservoir = canary?.pick === 'sample' ? new Reservoir<number>(canary.size, seededRandom(canary.seed)) : undefined;
     let firstLeft = canary?.pick === 'first' ? canary.size : 0;
     let items = 0;
@@ -111,7 +111,7 @@ export class JsonlItemSource implements ItemSource {
     const cut = async (hi: number): Promise<void> => {
       if (inChunk === 0) return;
       if (firstLeft > 0) {
-        canaryChunks.push({ lo, hi, keys: null });
+        canaryChunks.push({ lo, hi, keys: null, items: inChunk });
         firstLeft -= inChunk;
       } else {
         batch.push({ lo, hi, keys: null, items: inChunk });
@@ -134,7 +134,7 @@ export class JsonlItemSource implements ItemSource {
     if (batch.length) await onFull(batch);
     if (reservoir) {
       const offsets = reservoir.sample.sort((a, b) => a - b);
-      for (let i = 0; i < offsets.length; i += chunkSize) canaryChunks.push({ lo: null, hi: null, keys: offsets.slice(i, i + chunkSize) });
+      for (let i = 0; i < offsets.length; i += chunkSize) { const keys = offsets.slice(i, i + chunkSize); canaryChunks.push({ lo: null, hi: null, keys, items: keys.length }); }
     }
     return { canary: canaryChunks, items };
   }

@@ -95,7 +95,7 @@ export class SelectionSource implements ItemSource {
   }
 
   async plan(chunkSize: number, canary: CanarySpec | undefined, onFull: (chunks: Array<ChunkBounds & { items: number }>) => Promise<void>): Promise<{ canary: ChunkBounds[]; items: number }> {
-    const canaryChunks: ChunkBounds[] = [];
+    const canaryChunks: Array<ChunkBounds & { items: number }> = [];
     const reservoir = canary?.pick === 'sample' ? new Reservoir<string[]>(canary.size, seededRandom(canary.seed)) : undefined;
     let firstLeft = canary?.pick === 'first' ? canary.size : 0;
     let cursor: string[] | null = null;
@@ -110,7 +110,7 @@ export class SelectionSource implements ItemSource {
       items += keys.length;
       if (reservoir) for (const k of keys) reservoir.offer(k);
       if (firstLeft > 0) {
-        canaryChunks.push(bounds);
+        canaryChunks.push({ ...bounds, items: keys.length });
         firstLeft -= keys.length;
       } else {
         batch.push({ ...bounds, items: keys.length });
@@ -122,7 +122,7 @@ export class SelectionSource implements ItemSource {
     if (batch.length) await onFull(batch);
     if (reservoir) {
       const sample = reservoir.sample.sort((a, b) => (a.join('\u0000') < b.join('\u0000') ? -1 : 1));
-      for (let i = 0; i < sample.length; i += chunkSize) canaryChunks.push({ lo: null, hi: null, keys: sample.slice(i, i + chunkSize) });
+      for (let i = 0; i < sample.length; i += chunkSize) { const keys = sample.slice(i, i + chunkSize); canaryChunks.push({ lo: null, hi: null, keys, items: keys.length }); }
     }
     return { canary: canaryChunks, items };
   }
