@@ -66,6 +66,12 @@ export async function dryRun(run: OpenedRun, count: { value: number; countedAt: 
   let failed = 0;
   const concurrency = plan.rate.concurrency;
   let lastProgress = 0;
+  const progress = (): void => {
+    const now = Date.now();
+    lastProgress = now;
+    const rate = processed / Math.max(0.001, (now - started) / 1000);
+    events.progress({ runId, stage: 'dry-run', status: 'running', done: processed, total: count.value, failed, ratePerSecond: rate, etaSeconds: rate > 0 ? Math.max(0, (count.value - processed) / rate) : null, throttle: null });
+  };
 
   for await (const page of run.source.pages(plan.rate.chunkSize)) {
     if (signal?.aborted) break;
@@ -93,13 +99,9 @@ export async function dryRun(run: OpenedRun, count: { value: number; countedAt: 
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, page.length) }, worker));
-    const now = Date.now();
-    if (now - lastProgress > 250) {
-      lastProgress = now;
-      const rate = processed / Math.max(0.001, (now - started) / 1000);
-      events.progress({ runId, stage: 'dry-run', status: 'running', done: processed, total: count.value, failed, ratePerSecond: rate, etaSeconds: rate > 0 ? Math.max(0, (count.value - processed) / rate) : null, throttle: null });
-    }
+    if (Date.now() - lastProgress > 250) progress();
   }
+  progress(); // the last page's figures, before the final line reuses them
   const finished = Date.now();
   const body: ReportBody = {
     kind: 'reprise/report@1',
