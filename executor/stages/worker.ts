@@ -72,6 +72,9 @@ export async function runWorker(ctx: WorkerContext, workerId: string): Promise<v
       await ctx.control.waitWhilePaused();
       if (ctx.control.stopped) break;
       let chunk: ChunkRow | undefined;
+      // A chunk processed but whose commit has not started: if the previous commit fails, it is
+      // given back here (its heartbeat stopped), or its lease would be renewed forever.
+      let prepared: PreparedChunk | undefined;
       try {
         const askedAt = Date.now();
         chunk = await ctx.store.leaseChunk(ctx.runId, ctx.stage, workerId, ctx.leaseTtlMs, inOrder);
@@ -83,14 +86,20 @@ export async function runWorker(ctx: WorkerContext, workerId: string): Promise<v
           await sleep(Math.min(1000, ctx.leaseTtlMs / 4), ctx.control.stopSignal).catch(() => undefined);
           continue;
         }
-        const prepared = await prepareChunk(ctx, chunk, workerId, askedAt);
+        prepared = await prepareChunk(ctx, chunk, workerId, askedAt);
         await settle();
         const next = commitPrepared(ctx, prepared, workerId);
+        prepared = undefined; // the commit owns it now
         next.catch(() => undefined); // awaited by settle(); marked handled meanwhile
         pending = next;
         outageSince = undefined;
         backoff = 250;
       } catch (e) {
+        if (prepared) {
+          clearInterval(prepared.heartbeat);
+          await ctx.store.releaseChunk(ctx.runId, prepared.chunk.seq, workerId, prepared.chunk.generation).catch(() => undefined);
+          ctx.observer.chunkReleased(prepared.chunk, 'the previous commit failed');
+        }
         await settle().catch(() => undefined);
         if (e instanceof Interrupted || ctx.control.stopped) continue;
         if (!isConnectionError(e)) throw e;
