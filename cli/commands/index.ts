@@ -1,5 +1,6 @@
 /** Every command of the CLI, in the order `reprise --help` lists them. */
 import type { Command } from 'commander';
+import { registerDemo } from './demo.js';
 import { registerValidate } from './validate.js';
 import { registerCompile } from './compile.js';
 import { registerDiff } from './diff.js';
@@ -11,4 +12,4 @@ import { registerControl, registerLedger, registerStatus } from './control.js';
 import { registerReverse } from './reverse.js';
 import { registerK8s } from './k8s.js';
 
-export const commands: Array<(program: Command) => void> = [registerValidate, registerCompile, registerDiff, registerDryRun, registerKeygen, registerApprove, registerVerify, registerRun, registerStatus, registerControl, registerLedger, registerReverse, registerK8s];
+export const commands: Array<(program: Command) => void> = [registerDemo, registerValidate, registerCompile, registerDiff, registerDryRun, registerKeygen, registerApprove, registerVerify, registerRun, registerStatus, registerControl, registerLedger, registerReverse, registerK8s];
