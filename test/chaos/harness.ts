@@ -357,7 +357,11 @@ export async function runTrial(servers: ChaosServers, cfg: TrialConfig, opts: Tr
     const ends = await Promise.all(procs.map((p) => p.done));
     procs.forEach((p, i) => {
       const e = ends[i]!;
-      if (e.code !== null && e.code !== 0 && e.code !== 4 && !p.control) {
+      // Exit 3 naming an unreachable store or target is a refusal before processing (a process
+      // started while PostgreSQL was down): nothing was processed, the run resumes later.
+      const refusedServerDown = e.code === 3 && /^error\[(STATE_UNAVAILABLE|TARGET_UNREACHABLE)\]/m.test(p.err);
+      if (refusedServerDown) result.notes.push('a process refused to start, a server down (exit 3)');
+      if (e.code !== null && e.code !== 0 && e.code !== 4 && !refusedServerDown && !p.control) {
         unexpectedExits++;
         result.notes.push(`a process exited ${e.code}: ${p.err.trim().split('\n').filter((l) => !l.startsWith('{"level":"warn"')).slice(-12).join('\n').slice(-3000)}`);
         log(`  trial ${cfg.index}: a process exited ${e.code}: ${(process.env.CHAOS_FULL_STDERR ? p.err : p.err.trim().split('\n').slice(-3).join(' | ')).slice(0, 6000)}`);
@@ -681,7 +685,7 @@ export function formatSummary(s: ChaosSummary, seed: string): string {
     ['chunk/ledger mismatches', v('chunkLedgerMismatches'), 'must be 0'],
     ['runs that could not be resumed to completion', v('unresumable'), 'must be 0'],
     ['processes hung', v('hangs'), 'must be 0'],
-    ['processes crashed (exit other than 0 or 4)', v('crashes'), 'must be 0'],
+    ['processes crashed (exit other than 0, 4, or 3 for a server down at start)', v('crashes'), 'must be 0'],
     ['claims unconfirmed after a fault', v('unconfirmedAtFaults'), 'what explains re-deliveries'],
     ['stale commits refused by fencing', v('fencedCommits'), `paused workers' commits; ${v('leaseLostDrops')} chunks given up on a lost lease; ${v('takeovers')} takeovers while paused`],
     ['re-runs to complete', v('resumes'), ''],
