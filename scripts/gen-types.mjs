@@ -12,6 +12,7 @@ export const targets = [
   ['schema/manifest.schema.json', 'schema/manifest.types.ts'],
   ['schema/approval.schema.json', 'schema/approval.types.ts'],
   ['schema/report.schema.json', 'schema/report.types.ts'],
+  ['schema/policy.schema.json', 'schema/policy.types.ts'],
 ];
 const banner = `/* eslint-disable */
 /**
