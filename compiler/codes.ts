@@ -6,8 +6,11 @@
 
 export interface DiagnosticCodeDoc {
   code: string;
-  /** Which step reports it: YAML parsing, the JSON Schema, a semantic rule, or reading the inputs. */
-  stage: 'yaml' | 'schema' | 'rule' | 'input';
+  /**
+   * Which step reports it: YAML parsing, the JSON Schema, a semantic rule, reading the inputs, the
+   * organisation policy (a plan breaking it) or the policy file itself.
+   */
+  stage: 'yaml' | 'schema' | 'rule' | 'input' | 'policy' | 'policy-file';
   /** What it means. */
   means: string;
   /** How to fix it. */
@@ -60,4 +63,20 @@ export const DIAGNOSTIC_CODES: readonly DiagnosticCodeDoc[] = [
   // Inputs
   { code: 'PLAN_NOT_FOUND', stage: 'input', means: 'The plan file cannot be read, or `REF:PATH` does not exist at that git revision.', fix: 'Check the path (and the revision).' },
   { code: 'GIT_UNAVAILABLE', stage: 'input', means: '`REF:PATH` was given outside a git working tree, or git is not installed.', fix: 'Run the command inside the repository, or pass plan files.' },
+];
+
+/**
+ * The codes of the organisation policy (docs/policy.md): a plan breaking a rule of
+ * `--policy FILE` / `REPRISE_POLICY` (at the plan's field), and a policy file with mistakes of its
+ * own (at the policy file's line:col; YAML and schema mistakes there use the codes above).
+ */
+export const POLICY_CODES: readonly DiagnosticCodeDoc[] = [
+  { code: 'POLICY_RATE', stage: 'policy', means: 'The plan touches a target (a connection reading that environment variable) whose `maxItemsPerSecond` is below the plan\'s `rate.itemsPerSecond` (default 100).', fix: 'Lower `rate.itemsPerSecond` to the limit the message gives, or ask the platform team to change the policy.' },
+  { code: 'POLICY_CONCURRENCY', stage: 'policy', means: 'The plan touches a target whose `maxConcurrency` is below the plan\'s `rate.concurrency` (default 1).', fix: 'Lower `rate.concurrency` to the limit the message gives.' },
+  { code: 'POLICY_PROTECT_REQUIRED', stage: 'policy', means: 'The plan touches a target with `requireProtect: true` but has no `rate.protect` SQL probe on a connection reading that variable.', fix: 'Add a probe under `rate.protect` with `connection: <that connection>`, a query returning `value` and a `max` (replica lag, for instance).' },
+  { code: 'POLICY_APPROVALS', stage: 'policy', means: 'The plan\'s `approvals.<stage>.min` (default 1) is below the policy\'s minimum for that stage, or below a `whenPolicies` minimum that applies because the plan has an effect with that backfill policy.', fix: 'Raise `approvals.<stage>.min` to the minimum the message gives; a plan can raise the policy\'s minimums, never lower them.' },
+  { code: 'POLICY_FORBIDDEN_STATEMENT', stage: 'policy', means: 'The `statement` or `reverse.statement` of a sql effect matches a `forbid` pattern of the policy (the message is the policy\'s).', fix: 'Rewrite the statement (a bounded delete, an upsert instead of a truncate), or ask the platform team.' },
+  { code: 'POLICY_NOT_A_MAPPING', stage: 'policy-file', means: 'The policy file is empty, a list or a scalar.', fix: 'A policy is a mapping with any of `targets`, `approvals` and `forbid`.' },
+  { code: 'POLICY_INVALID_PATTERN', stage: 'policy-file', means: 'A `forbid[].pattern` is not a valid JavaScript regular expression.', fix: 'Fix the pattern at the position shown; the message is the regular expression parser\'s.' },
+  { code: 'POLICY_NOT_FOUND', stage: 'input', means: 'The file given with `--policy` or `REPRISE_POLICY` cannot be read.', fix: 'Check the path; the pipeline supplies the policy, it is never read from the plan\'s folder.' },
 ];

@@ -1,6 +1,8 @@
 /**
  * The compiler pipeline, top to bottom: load (YAML with positions) -> validate (schema + rules,
- * every problem collected) -> normalize (defaults) -> pin (sha256 of files) -> manifest (hash).
+ * and the organisation policy when one is given; every problem collected) -> normalize
+ * (defaults) -> pin (sha256 of files) -> manifest (hash). The policy adds problems, never
+ * content: the manifest and its hash are the same with or without it.
  */
 import type { PlanFile } from '../schema/plan.types.js';
 import type { Manifest, Plan } from '../schema/manifest.types.js';
@@ -8,6 +10,7 @@ import { PlanInvalidError, type Diagnostic } from './errors.js';
 import { loadYaml, type LoadedYaml } from './load.js';
 import { buildManifest, canonicalJson, manifestBytes, runIdOf } from './manifest.js';
 import { normalize } from './normalize.js';
+import { checkPolicy, type Policy } from './policy.js';
 import { checkRules } from './rules.js';
 import { fsPlanSource, sha256Hex, type PlanSource } from './source.js';
 import { validateAgainstSchema } from './validate-schema.js';
@@ -20,8 +23,13 @@ export interface CheckedPlan {
   planFile: PlanFile | undefined;
 }
 
+export interface CheckOptions {
+  /** The organisation policy to hold the plan to (`--policy`); its violations are plan problems. */
+  policy?: Policy | undefined;
+}
+
 /** Every problem of a plan, sorted by position. Never throws for a user mistake. */
-export function checkPlan(source: PlanSource): CheckedPlan {
+export function checkPlan(source: PlanSource, opts: CheckOptions = {}): CheckedPlan {
   const loaded = loadYaml(source.file, source.text);
   const diagnostics = [...loaded.diagnostics];
   if (diagnostics.length === 0) {
@@ -43,6 +51,7 @@ export function checkPlan(source: PlanSource): CheckedPlan {
         if (schemaProblems.length === 0) throw e;
       }
       diagnostics.push(...ruleProblems);
+      if (opts.policy) diagnostics.push(...checkPolicy(loaded, opts.policy));
     }
   }
   diagnostics.sort((a, b) => (a.at?.line ?? 0) - (b.at?.line ?? 0) || (a.at?.col ?? 0) - (b.at?.col ?? 0));
@@ -60,9 +69,9 @@ export interface Compiled {
   runId: string;
 }
 
-/** Compiles a plan; throws PlanInvalidError carrying every problem. */
-export async function compileSource(source: PlanSource): Promise<Compiled> {
-  const checked = checkPlan(source);
+/** Compiles a plan; throws PlanInvalidError carrying every problem (policy violations included). */
+export async function compileSource(source: PlanSource, opts: CheckOptions = {}): Promise<Compiled> {
+  const checked = checkPlan(source, opts);
   if (!checked.planFile) throw new PlanInvalidError(source.file, checked.diagnostics);
   const plan = normalize(checked.planFile);
   const modules = [];
@@ -78,6 +87,6 @@ export async function compileSource(source: PlanSource): Promise<Compiled> {
   return { source, plan, manifest, bytes: manifestBytes(manifest), hash: manifest.hash, runId: runIdOf(manifest) };
 }
 
-export async function compilePlanFile(path: string): Promise<Compiled> {
-  return compileSource(fsPlanSource(path));
+export async function compilePlanFile(path: string, opts: CheckOptions = {}): Promise<Compiled> {
+  return compileSource(fsPlanSource(path), opts);
 }

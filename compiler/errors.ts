@@ -88,13 +88,24 @@ export function problemToJson(p: Diagnostic): Record<string, unknown> {
 /** Thrown when a plan has one or more problems; carries all of them. */
 export class PlanInvalidError extends RepriseError {
   readonly diagnostics: Diagnostic[];
-  constructor(file: string, diagnostics: Diagnostic[]) {
+  constructor(file: string, diagnostics: Diagnostic[], code = 'PLAN_INVALID') {
     const n = diagnostics.length;
-    super('PLAN_INVALID', `${file}: ${n} problem${n === 1 ? '' : 's'}`, { exit: ExitCode.invalidInput });
+    super(code, `${file}: ${n} problem${n === 1 ? '' : 's'}`, { exit: ExitCode.invalidInput });
     this.diagnostics = diagnostics;
   }
   override format(): string {
     return this.diagnostics.map(formatProblem).join('\n');
+  }
+}
+
+/**
+ * Thrown when the organisation policy file itself has problems (each at the policy file's
+ * line:col). A PlanInvalidError so every command prints it the same way, with exit 2.
+ */
+export class PolicyInvalidError extends PlanInvalidError {
+  constructor(file: string, diagnostics: Diagnostic[]) {
+    super(file, diagnostics, 'POLICY_INVALID');
+    this.name = 'PolicyInvalidError';
   }
 }
 

@@ -31,9 +31,9 @@ export function parseNamedSql(text: string): NamedSql {
 
 /**
  * Replaces every `:name` of a statement by `replace(name)`, leaving literals, quoted
- * identifiers, dollar-quoted bodies, comments and casts untouched.
+ * identifiers, dollar-quoted bodies and casts untouched, and comments as `comment` returns them.
  */
-export function substituteNamed(text: string, replace: (name: string) => string): string {
+export function substituteNamed(text: string, replace: (name: string) => string, comment: (text: string) => string = (c) => c): string {
   let out = '';
   let i = 0;
   const n = text.length;
@@ -43,7 +43,7 @@ export function substituteNamed(text: string, replace: (name: string) => string)
     if (c === '-' && next === '-') {
       const end = text.indexOf('\n', i);
       const stop = end === -1 ? n : end;
-      out += text.slice(i, stop);
+      out += comment(text.slice(i, stop));
       i = stop;
     } else if (c === '/' && next === '*') {
       let depth = 1;
@@ -53,7 +53,7 @@ export function substituteNamed(text: string, replace: (name: string) => string)
         else if (text[j] === '*' && text[j + 1] === '/') { depth--; j += 2; }
         else j++;
       }
-      out += text.slice(i, j);
+      out += comment(text.slice(i, j));
       i = j;
     } else if (c === "'") {
       const escapes = i > 0 && /[eE]/.test(text[i - 1]!) && (i < 2 || !IDENT_PART.test(text[i - 2]!));
@@ -105,6 +105,11 @@ export function substituteNamed(text: string, replace: (name: string) => string)
     }
   }
   return out;
+}
+
+/** The statement with each comment (line and block comments) replaced by a space; literals kept as written. */
+export function stripSqlComments(text: string): string {
+  return substituteNamed(text, (name) => `:${name}`, () => ' ');
 }
 
 /** Values for `$1..$n` from named arguments; a missing name is reported, never bound as null silently. */

@@ -2,6 +2,7 @@
  * JSON Schema validation of a plan (ajv, all errors), translated into plan diagnostics that
  * name the field and point at it. One ajv error per real problem: alternatives of a `oneOf`
  * collapse into one message, effects are checked against their own kind only (discriminator).
+ * The organisation policy file goes through the same mapping against its own schema.
  */
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
@@ -18,29 +19,44 @@ interface CompiledSchema {
   schema: Record<string, unknown>;
 }
 
-let cached: CompiledSchema | undefined;
+/** @internal What a YAML document is checked against, and how messages name it. */
+export interface SchemaSubject {
+  /** File name in schema/. */
+  schema: string;
+  /** How messages name the whole document (`the plan`). */
+  root: string;
+  /** Where a field without a description is documented. */
+  doc: string;
+}
+
+/** @internal */
+export const PLAN_SUBJECT: SchemaSubject = { schema: 'plan.schema.json', root: 'the plan', doc: 'docs/plan-reference.md' };
+
+const cache = new Map<string, CompiledSchema>();
 
 /** @internal */
 export function planSchema(): Record<string, unknown> {
-  return compiled().schema;
+  return compiled(PLAN_SUBJECT.schema).schema;
 }
 
-function compiled(): CompiledSchema {
-  if (!cached) {
-    const schema = readSchema('plan.schema.json');
+function compiled(name: string): CompiledSchema {
+  let c = cache.get(name);
+  if (!c) {
+    const schema = readSchema(name);
     const ajv = new Ajv2020({ allErrors: true, discriminator: true, strict: true, strictRequired: false, strictTuples: false, allowUnionTypes: true });
     addFormats(ajv);
     ajv.addFormat('date-time', { type: 'string', validate: isInstant });
-    cached = { ajv, validate: ajv.compile(schema), schema };
+    c = { ajv, validate: ajv.compile(schema), schema };
+    cache.set(name, c);
   }
-  return cached;
+  return c;
 }
 
-export function validateAgainstSchema(loaded: LoadedYaml): Diagnostic[] {
-  const c = compiled();
+export function validateAgainstSchema(loaded: LoadedYaml, subject: SchemaSubject = PLAN_SUBJECT): Diagnostic[] {
+  const c = compiled(subject.schema);
   if (c.validate(loaded.data)) return [];
   const errors = collapse(c.validate.errors ?? [], loaded.data, c);
-  return dropImpliedMissing(errors.map((e) => toDiagnostic(e, loaded, c.schema)));
+  return dropImpliedMissing(errors.map((e) => toDiagnostic(e, loaded, c.schema, subject)));
 }
 
 function pointerToPath(pointer: string): Array<string | number> {
@@ -153,8 +169,8 @@ function dropImpliedMissing(diags: Diagnostic[]): Diagnostic[] {
   return diags.filter((d) => !(d.code === 'MISSING_FIELD' && d.path && meant.has(JSON.stringify(d.path))));
 }
 
-function fieldName(path: PlanPath): string {
-  if (path.length === 0) return 'the plan';
+function fieldName(path: PlanPath, root = PLAN_SUBJECT.root): string {
+  if (path.length === 0) return root;
   let s = '';
   for (const seg of path) s += typeof seg === 'number' ? `[${seg}]` : s ? `.${seg}` : seg;
   return `\`${s}\``;
@@ -232,9 +248,9 @@ function valueAt(data: unknown, path: PlanPath): unknown {
   return cur;
 }
 
-function toDiagnostic(e: ErrorObject, loaded: LoadedYaml, schema: Record<string, unknown>): Diagnostic {
+function toDiagnostic(e: ErrorObject, loaded: LoadedYaml, schema: Record<string, unknown>, subject: SchemaSubject): Diagnostic {
   const path = pointerToPath(e.instancePath);
-  const field = fieldName(path);
+  const field = fieldName(path, subject.root);
   const described = (p: PlanPath): string | undefined => schemaAt(schema, p, loaded.data)?.description as string | undefined;
   const params = e.params as Record<string, unknown>;
   if (typeof e.propertyName === 'string') {
@@ -296,7 +312,7 @@ function toDiagnostic(e: ErrorObject, loaded: LoadedYaml, schema: Record<string,
       return {
         code: 'INVALID_VALUE',
         message: `${field} must be ${allowed}, got ${preview(valueAt(loaded.data, path))}`,
-        hint: desc ?? 'see docs/plan-reference.md',
+        hint: desc ?? `see ${subject.doc}`,
         at: loaded.locate(path),
         path,
       };
@@ -324,7 +340,7 @@ function toDiagnostic(e: ErrorObject, loaded: LoadedYaml, schema: Record<string,
       return {
         code: 'OUT_OF_RANGE',
         message: `${field} ${e.message ?? 'is invalid'}, got ${preview(valueAt(loaded.data, path))}`,
-        hint: desc ?? 'see docs/plan-reference.md',
+        hint: desc ?? `see ${subject.doc}`,
         at: loaded.locate(path),
         path,
       };
