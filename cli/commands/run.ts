@@ -5,6 +5,7 @@ import { createPreflight } from '../../executor/stages/preflight.js';
 import { runStage, type StageOutcome } from '../../executor/stages/run.js';
 import { protectProbesCheck } from '../../executor/throttle/index.js';
 import { contextOf } from '../main.js';
+import { POLICY_DESCRIPTION, POLICY_FLAGS, policyOf } from '../policy.js';
 import { cliRunEvents } from '../run-events.js';
 import { stateUrlOf } from '../state.js';
 import type { Output } from '../output.js';
@@ -47,7 +48,8 @@ export function registerRun(program: Command): void {
     .option('--workers <n>', 'workers in this process', '1')
     .option('--metrics-port <port>', 'serve Prometheus metrics on this port')
     .option('--manifest <file>', 'hold the run to this compiled manifest (its bytes must be canonical and its hash the plan\'s)')
-    .action(async (plan: string, opts: { stage: string; approvals: string; trust?: string; reports: string; workers: string; manifest?: string; metricsPort?: string }, cmd: Command) => {
+    .option(POLICY_FLAGS, POLICY_DESCRIPTION)
+    .action(async (plan: string, opts: { stage: string; approvals: string; trust?: string; reports: string; workers: string; manifest?: string; metricsPort?: string; policy?: string }, cmd: Command) => {
       const { out, globals } = contextOf(cmd);
       if (opts.stage !== 'canary' && opts.stage !== 'full') {
         throw new RepriseError('USAGE', `--stage must be canary or full, got ${opts.stage}`, { hint: 'the dry-run has its own command: reprise dry-run <plan>' });
@@ -58,6 +60,8 @@ export function registerRun(program: Command): void {
       if (metricsPort !== undefined && (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)) {
         throw new RepriseError('USAGE', `--metrics-port must be a port number from 0 to 65535, got ${opts.metricsPort}`, { hint: '0 picks a free port' });
       }
+      // Read now (its own mistakes: exit 2); the plan meets it or is refused as it compiles, before anything is opened.
+      const policy = policyOf(opts.policy);
       // The endpoint is up for the whole command; the run's metrics appear once the run is open.
       let runMetrics: RunMetrics | undefined;
       let server: MetricsServer | undefined;
@@ -78,6 +82,7 @@ export function registerRun(program: Command): void {
         const outcome = await runStage({
           plan,
           stage: opts.stage,
+          policy,
           preflight,
           stateUrl: stateUrlOf(globals),
           workers,

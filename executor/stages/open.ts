@@ -5,9 +5,10 @@
  */
 import { dirname, resolve } from 'node:path';
 import type { Manifest, Plan } from '../../schema/manifest.types.js';
-import { compileSource, type Compiled } from '../../compiler/compile.js';
+import { compileSource, type CheckOptions, type Compiled } from '../../compiler/compile.js';
 import { ExitCode, RepriseError } from '../../compiler/errors.js';
 import { parseManifestBytes } from '../../compiler/manifest.js';
+import type { Policy } from '../../compiler/policy.js';
 import { fsPlanSource } from '../../compiler/source.js';
 import { createAppliers, type Applier } from '../effects/appliers.js';
 import { PostgresDedupeStore, RedisDedupeStore, type DedupeStore } from '../effects/dedupe.js';
@@ -44,10 +45,12 @@ export interface OpenOptions {
   env?: NodeJS.ProcessEnv;
   /** Skip loading the handler (control commands, reversal). */
   withoutHandler?: boolean;
+  /** The organisation policy the plan must meet; checked while compiling, before any connection. */
+  policy?: Policy | undefined;
 }
 
 /** Compiles the plan now, from the files on disk; with a manifest file, checks it is exactly that. */
-export async function compileForRun(path: string): Promise<Compiled> {
+export async function compileForRun(path: string, opts: CheckOptions = {}): Promise<Compiled> {
   if (path.endsWith('.manifest.json')) {
     const { readFileSync } = await import('node:fs');
     const manifest = parseManifestBytes(readFileSync(path, 'utf8'), path);
@@ -56,11 +59,11 @@ export async function compileForRun(path: string): Promise<Compiled> {
       hint: `pass the plan file (plans/${manifest.plan.name}.yaml); approvals bind the manifest hash it compiles to`,
     });
   }
-  return compileSource(fsPlanSource(path));
+  return compileSource(fsPlanSource(path), opts);
 }
 
 export async function openRun(opts: OpenOptions): Promise<OpenedRun> {
-  const compiled = await compileForRun(opts.plan);
+  const compiled = await compileForRun(opts.plan, { policy: opts.policy });
   const { manifest, plan, runId } = compiled;
   const planDir = compiled.source.dir ?? dirname(resolve(opts.plan));
   const targets = new Targets(plan, opts.env ?? process.env);

@@ -15,6 +15,7 @@ import type { Report } from '../../schema/report.types.js';
 import { ExitCode, RepriseError } from '../../compiler/errors.js';
 import { readFileSync } from 'node:fs';
 import { parseManifestBytes } from '../../compiler/manifest.js';
+import type { Policy } from '../../compiler/policy.js';
 import { isConnectionError } from '../db/database.js';
 import { DedupeUnavailableError } from '../effects/dedupe.js';
 import { EffectsGate } from '../effects/gate.js';
@@ -46,6 +47,8 @@ export interface RunStageOptions {
   plan: string;
   stage: Stage;
   stateUrl: string;
+  /** The organisation policy: a plan breaking it is refused (exit 2) while it compiles, before anything is opened. */
+  policy?: Policy | undefined;
   /** A compiled manifest file to hold the plan to: its bytes must be canonical and its hash the plan's. */
   manifestFile?: string;
   /** Workers in this process. @defaultValue 1 */
@@ -112,7 +115,7 @@ const STAGE_ORDER: Record<Stage, number> = { 'dry-run': 0, canary: 1, full: 2 };
 
 export async function runStage(opts: RunStageOptions): Promise<StageOutcome> {
   const events = opts.events ?? silentEvents;
-  const run = await openRun({ plan: opts.plan, stateUrl: opts.stateUrl, env: opts.env });
+  const run = await openRun({ plan: opts.plan, stateUrl: opts.stateUrl, env: opts.env, policy: opts.policy });
   try {
     const { store, runId, plan, manifest } = run;
     if (opts.manifestFile) {
