@@ -166,7 +166,7 @@ export function render() {
   }
 
   out.push('', '## Diagnostic codes', '');
-  out.push('`reprise validate` and `reprise compile` report every problem of a plan at once, each as `error[CODE]: what — hint` followed by `at <plan>:<line>:<col>`, and exit with code 2. With `--json`, each problem is one JSON object with `code`, `message`, `hint`, `file`, `line`, `col` and `path`.');
+  out.push('`reprise validate` and `reprise compile` report every problem of a plan at once, each as `error[CODE]: what — hint` followed by `at <plan>:<line>:<col>`, and exit with code 2. With `--json`, each problem is one JSON object with `code`, `message`, `hint`, `file`, `line`, `col` and `path`.', '', 'With an organisation policy (`--policy FILE` or `REPRISE_POLICY`), a plan breaking it is reported the same way, with the `POLICY_*` codes of [policy.md](policy.md#codes).');
   const STAGES = [
     ['yaml', 'Reading the YAML'],
     ['schema', 'Schema (shape and types of every field)'],
