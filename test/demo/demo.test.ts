@@ -13,7 +13,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('reprise demo', () => {
   it('walks validate, compile, dry-run, approvals, canary, full, ledger and a reversal, and ends well', async () => {
-    const env = { ...process.env, NO_COLOR: '1' };
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
     delete env.REPRISE_STATE;
     delete env.REPRISE_TRUST;
     const r = await runCli(['demo', '--dir', 'workspace'], env, dir, BIN);
