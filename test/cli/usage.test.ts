@@ -1,5 +1,7 @@
 /** Usage errors: a one-line error, exit 2, never a stack trace. */
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { BIN } from '../support/cli.js';
 import { noStackTrace, reprise } from './run.js';
 
 describe('usage errors', () => {
@@ -27,5 +29,13 @@ describe('usage errors', () => {
     const v = reprise(['--version']);
     expect(v.code).toBe(0);
     expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('a reader that closes the pipe early (| head -1) is not a crash', () => {
+    const plans = Array.from({ length: 40 }, () => 'plans/examples/orders-tax-recompute.yaml').join(' ');
+    const r = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${BIN}" --json validate ${plans} | head -1`], { encoding: 'utf8', cwd: `${import.meta.dirname}/../..` });
+    expect(r.stdout.trim()).toMatch(/^\{"level":"summary"/);
+    expect(r.stderr).not.toMatch(/EPIPE|Unhandled/);
+    expect(r.status).toBe(0);
   });
 });
