@@ -31,6 +31,8 @@ export interface K8sOptions {
   envSecret?: string;
   /** ConfigMap holding the pipeline's trust file under the key `allowed_signers`. @defaultValue 'reprise-trust' */
   trustConfigMap?: string;
+  /** ConfigMap holding the organisation policy under the key `reprise.policy.yaml`; none: no policy. */
+  policyConfigMap?: string;
   /** Approval files of the manifest, by file name. */
   approvals: Record<string, string>;
   /** Prometheus metrics port of each pod. @defaultValue 9464 */
@@ -38,7 +40,7 @@ export interface K8sOptions {
 }
 
 /** Where the pods find things. The image's working directory is /reprise, with reprise in /reprise/node_modules. */
-export const POD_PATHS = { plan: '/reprise/plan', approvals: '/reprise/approvals', trust: '/reprise/trust', reports: '/reprise/reports' } as const;
+export const POD_PATHS = { plan: '/reprise/plan', approvals: '/reprise/approvals', trust: '/reprise/trust', policy: '/reprise/policy', reports: '/reprise/reports' } as const;
 
 /** ConfigMaps hold at most 1 MiB. */
 const CONFIGMAP_LIMIT = 1024 * 1024;
@@ -131,6 +133,7 @@ export function k8sManifests(compiled: Compiled, planPath: string, o: K8sOptions
     ...(stateInStore ? [{ name: 'REPRISE_STATE', valueFrom: { secretKeyRef: { name: o.stateSecret ?? 'reprise-state', key: 'REPRISE_STATE' } } }] : []),
     ...planEnvVars(plan).map((v) => ({ name: v, valueFrom: { secretKeyRef: { name: envSecret, key: v } } })),
     { name: 'REPRISE_TRUST', value: `${POD_PATHS.trust}/allowed_signers` },
+    ...(o.policyConfigMap ? [{ name: 'REPRISE_POLICY', value: `${POD_PATHS.policy}/reprise.policy.yaml` }] : []),
     // Who acts in the run's events: the pod (its name is <job>-<index>-<random>).
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'REPRISE_ACTOR', value: 'k8s:$(POD_NAME)' },
@@ -175,6 +178,7 @@ export function k8sManifests(compiled: Compiled, planPath: string, o: K8sOptions
                 { name: 'plan', mountPath: POD_PATHS.plan, readOnly: true },
                 { name: 'approvals', mountPath: POD_PATHS.approvals, readOnly: true },
                 { name: 'trust', mountPath: POD_PATHS.trust, readOnly: true },
+                ...(o.policyConfigMap ? [{ name: 'policy', mountPath: POD_PATHS.policy, readOnly: true }] : []),
                 { name: 'reports', mountPath: POD_PATHS.reports },
               ],
             },
@@ -183,6 +187,7 @@ export function k8sManifests(compiled: Compiled, planPath: string, o: K8sOptions
             { name: 'plan', configMap: { name: `${name}-plan`, items: files.map((f) => ({ key: keyOf(f.path), path: f.path })) } },
             { name: 'approvals', configMap: { name: `${name}-approvals` } },
             { name: 'trust', configMap: { name: o.trustConfigMap ?? 'reprise-trust', items: [{ key: 'allowed_signers', path: 'allowed_signers' }] } },
+            ...(o.policyConfigMap ? [{ name: 'policy', configMap: { name: o.policyConfigMap, items: [{ key: 'reprise.policy.yaml', path: 'reprise.policy.yaml' }] } }] : []),
             { name: 'reports', emptyDir: {} },
           ],
         },
@@ -193,7 +198,7 @@ export function k8sManifests(compiled: Compiled, planPath: string, o: K8sOptions
     `# reprise k8s — run ${compiled.runId} (${compiled.hash})`,
     `# ${o.workers} pod(s) × ${podWorkers} worker(s), one run: they lease chunks through the state store and share its rate bucket.`,
     `# Needs: Secret ${stateInStore ? `${o.stateSecret ?? 'reprise-state'} (key REPRISE_STATE, a postgres:// URL) and ` : ''}${envSecret} (keys: ${planEnvVars(plan).join(', ') || 'none'}),`,
-    `# ConfigMap ${o.trustConfigMap ?? 'reprise-trust'} (key allowed_signers). Apply: reprise k8s … | kubectl apply -f -`,
+    `# ConfigMap ${o.trustConfigMap ?? 'reprise-trust'} (key allowed_signers)${o.policyConfigMap ? `, ConfigMap ${o.policyConfigMap} (key reprise.policy.yaml)` : ''}. Apply: reprise k8s … | kubectl apply -f -`,
   ].join('\n');
   return `${header}\n${[planMap, approvalsMap, job].map((d) => stringify(d, { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n')}`;
 }
@@ -227,8 +232,9 @@ export function registerK8s(program: Command): void {
     .option('--state-secret <name>', 'Secret with REPRISE_STATE (postgres://…), when the plan has no checkpoint connection', 'reprise-state')
     .option('--env-secret <name>', 'Secret with one key per environment variable the plan names (default: reprise-<plan>)')
     .option('--trust-configmap <name>', 'ConfigMap with the trust file under the key allowed_signers', 'reprise-trust')
+    .option('--policy-configmap <name>', 'ConfigMap with the organisation policy under the key reprise.policy.yaml (the pods run with REPRISE_POLICY)')
     .option('--approvals <dir>', 'approval files to mount (those naming this manifest)', 'approvals')
-    .action(async (planPath: string, opts: { workers: string; podWorkers: string; image: string; namespace?: string; stateSecret: string; envSecret?: string; trustConfigMap: string; approvals: string }, cmd: Command) => {
+    .action(async (planPath: string, opts: { workers: string; podWorkers: string; image: string; namespace?: string; stateSecret: string; envSecret?: string; trustConfigmap: string; policyConfigmap?: string; approvals: string }, cmd: Command) => {
       const { out } = contextOf(cmd);
       const workers = Number(opts.workers);
       const podWorkers = Number(opts.podWorkers);
@@ -238,7 +244,7 @@ export function registerK8s(program: Command): void {
       const approvals = approvalsOf(opts.approvals, compiled.hash);
       if (!Object.keys(approvals).length) out.warn(`no approval of ${compiled.hash} in ${opts.approvals}: the pods will refuse to run (exit 3) until the approvals ConfigMap holds them`);
       process.stdout.write(k8sManifests(compiled, planPath, {
-        workers, podWorkers, image: opts.image, namespace: opts.namespace, stateSecret: opts.stateSecret, envSecret: opts.envSecret, trustConfigMap: opts.trustConfigMap, approvals,
+        workers, podWorkers, image: opts.image, namespace: opts.namespace, stateSecret: opts.stateSecret, envSecret: opts.envSecret, trustConfigMap: opts.trustConfigmap, policyConfigMap: opts.policyConfigmap, approvals,
       }));
     });
 }

@@ -95,6 +95,20 @@ describe('reprise k8s', () => {
     expect(Object.keys(approvalsMap.data)).toEqual(['k8s-demo.r3.full.bob.approval.json']);
   });
 
+  it('--policy-configmap mounts the organisation policy and points REPRISE_POLICY at it; --trust-configmap names the trust ConfigMap', async () => {
+    const p = plan();
+    const res = await runCli(['k8s', p.path, '--workers', '2', '--policy-configmap', 'org-policy', '--trust-configmap', 'pipeline-trust'], process.env, p.dir, BIN);
+    expect(res.code, res.stderr).toBe(0);
+    const job = (parseAllDocuments(res.stdout) as unknown as Array<{ toJS(): any }>).map((d) => d.toJS()).find((o) => o.kind === 'Job');
+    const pod = job.spec.template.spec;
+    const c = pod.containers[0];
+    expect(c.env.find((e: any) => e.name === 'REPRISE_POLICY')).toEqual({ name: 'REPRISE_POLICY', value: '/reprise/policy/reprise.policy.yaml' });
+    expect(c.volumeMounts).toContainEqual({ name: 'policy', mountPath: '/reprise/policy', readOnly: true });
+    expect(pod.volumes).toContainEqual({ name: 'policy', configMap: { name: 'org-policy', items: [{ key: 'reprise.policy.yaml', path: 'reprise.policy.yaml' }] } });
+    expect(pod.volumes).toContainEqual({ name: 'trust', configMap: { name: 'pipeline-trust', items: [{ key: 'allowed_signers', path: 'allowed_signers' }] } });
+    expect(res.stdout).toMatch(/^# .*ConfigMap org-policy \(key reprise\.policy\.yaml\)/m);
+  });
+
   it('refuses a bad --workers (exit 2) and warns when no approval names the manifest', async () => {
     const p = plan();
     const bad = await runCli(['k8s', p.path, '--workers', '0'], process.env, p.dir, BIN);
