@@ -18,7 +18,7 @@ import { DEFAULTS } from './defaults.js';
 import { ExitCode, PolicyInvalidError, RepriseError, type Diagnostic, type SourcePosition } from './errors.js';
 import { loadYaml, type LoadedYaml, type PlanPath } from './load.js';
 import { stripSqlComments } from './sql-params.js';
-import { validateAgainstSchema, type SchemaSubject } from './validate-schema.js';
+import { validateAgainstSchema, valueAt, type SchemaSubject } from './validate-schema.js';
 
 /** The environment variable a pipeline sets to the policy file (`--policy` wins over it). */
 export const POLICY_ENV = 'REPRISE_POLICY';
@@ -255,15 +255,6 @@ const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 function effective(written: unknown, fallback: number): { value: number; defaulted: boolean } | undefined {
   if (written === undefined) return { value: fallback, defaulted: true };
   return typeof written === 'number' && Number.isFinite(written) ? { value: written, defaulted: false } : undefined;
-}
-
-function valueAt(data: unknown, path: PlanPath): unknown {
-  let cur = data;
-  for (const seg of path) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<string | number, unknown>)[seg as never];
-  }
-  return cur;
 }
 
 function dotted(path: PlanPath): string {

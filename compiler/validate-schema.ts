@@ -239,7 +239,8 @@ function knownKeys(root: Record<string, unknown>, path: PlanPath, data: unknown)
   return [...keys];
 }
 
-function valueAt(data: unknown, path: PlanPath): unknown {
+/** The value at `path` in parsed YAML data, or undefined when the path does not exist. */
+export function valueAt(data: unknown, path: PlanPath): unknown {
   let cur = data;
   for (const seg of path) {
     if (cur === null || typeof cur !== 'object') return undefined;
