@@ -171,14 +171,16 @@ function runPlan({ plan: p }: Ctx): string {
   return out.join('\n');
 }
 
-function headroom(p: Plan): string {
+/** Items/s left to live traffic under `rate.live.capacity`, with the sum that gives it. */
+export function headroom(p: Plan): string {
   const live = p.rate.live;
   if (!live) return 'unknown: `rate.live` is not set, so the plan does not say what live traffic needs';
   const left = live.capacity - live.itemsPerSecond - p.rate.itemsPerSecond;
   return `${num(left)} items/s (capacity ${num(live.capacity)} − live ${num(live.itemsPerSecond)} − backfill ${num(p.rate.itemsPerSecond)})`;
 }
 
-function orderingText(o: Ordering): string {
+/** One sentence on what `ordering` means for the run. */
+export function orderingText(o: Ordering): string {
   if (o === 'none') return '`none`: items run in any order, concurrently (fastest).';
   if (o === 'key') return '`key`: strictly in key order, one item at a time (concurrency does not apply).';
   return `\`partitionBy: ${o.partitionBy}\`: items sharing a ${code(o.partitionBy)} run one at a time in key order; partitions run in parallel.`;
@@ -203,7 +205,24 @@ function effectsSection(ctx: Ctx): string {
   const { plan: p } = ctx;
   const out: string[] = ['## 2. Side effects', ''];
   out.push('The handler can cause exactly these effects, as `ctx.effects.<name>(args)`; every call goes through the effects gate, which enforces the backfill policy and records the call in the ledger.', '');
-  out.push(table(
+  out.push(sideEffectTable(p));
+  out.push('', 'What happens to each effect during the backfill:', '');
+  for (const e of p.sideEffects) {
+    const what = e.description ? ` — ${e.description.trim().replace(/([^.!?])$/, '$1.')}` : ':';
+    out.push(`- ${code(e.name)}${what} ${effectSentence(p, e, ctx.run)}`);
+  }
+  for (const e of p.sideEffects) {
+    out.push('', `### ${code(e.name)}`, '', ...effectDetails(e));
+  }
+  return out.join('\n');
+}
+
+/**
+ * The side-effect handling table (effect, kind, target, backfill vs live, dedupe key, delivery,
+ * reversal), as the runbook prints it. Also used by the pull-request comment (ci/comment.ts).
+ */
+export function sideEffectTable(p: Plan): string {
+  return table(
     ['effect', 'kind', 'target', 'backfill', 'live', 'dedupe key', 'delivery', 'reversal'],
     p.sideEffects.map((e) => [
       code(e.name),
@@ -215,16 +234,7 @@ function effectsSection(ctx: Ctx): string {
       e.delivery ?? '—',
       e.backfill === 'suppress' ? 'nothing applied' : e.reverse ? 'declared' : '**none**',
     ]),
-  ));
-  out.push('', 'What happens to each effect during the backfill:', '');
-  for (const e of p.sideEffects) {
-    const what = e.description ? ` — ${e.description.trim().replace(/([^.!?])$/, '$1.')}` : ':';
-    out.push(`- ${code(e.name)}${what} ${effectSentence(p, e, ctx.run)}`);
-  }
-  for (const e of p.sideEffects) {
-    out.push('', `### ${code(e.name)}`, '', ...effectDetails(e));
-  }
-  return out.join('\n');
+  );
 }
 
 function targetText(p: Plan, e: Effect): string {
