@@ -11,5 +11,6 @@ import { registerDryRun, registerRun } from './run.js';
 import { registerControl, registerLedger, registerStatus } from './control.js';
 import { registerReverse } from './reverse.js';
 import { registerK8s } from './k8s.js';
+import { registerCiComment } from './ci-comment.js';
 
-export const commands: Array<(program: Command) => void> = [registerDemo, registerValidate, registerCompile, registerDiff, registerDryRun, registerKeygen, registerApprove, registerVerify, registerRun, registerStatus, registerControl, registerLedger, registerReverse, registerK8s];
+export const commands: Array<(program: Command) => void> = [registerDemo, registerValidate, registerCompile, registerDiff, registerDryRun, registerCiComment, registerKeygen, registerApprove, registerVerify, registerRun, registerStatus, registerControl, registerLedger, registerReverse, registerK8s];
