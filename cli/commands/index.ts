@@ -12,5 +12,6 @@ import { registerControl, registerLedger, registerStatus } from './control.js';
 import { registerReverse } from './reverse.js';
 import { registerK8s } from './k8s.js';
 import { registerCiComment } from './ci-comment.js';
+import { registerSchema } from './schema.js';
 
-export const commands: Array<(program: Command) => void> = [registerDemo, registerValidate, registerCompile, registerDiff, registerDryRun, registerCiComment, registerKeygen, registerApprove, registerVerify, registerRun, registerStatus, registerControl, registerLedger, registerReverse, registerK8s];
+export const commands: Array<(program: Command) => void> = [registerDemo, registerValidate, registerCompile, registerDiff, registerDryRun, registerCiComment, registerKeygen, registerApprove, registerVerify, registerRun, registerStatus, registerControl, registerLedger, registerReverse, registerK8s, registerSchema];
