@@ -147,6 +147,17 @@ export function render() {
     '- A field path with `[]` is a field of every element of a list; `<name>` stands for a key you choose.',
     '- **Defaults** are applied by the compiler; the manifest and the runbook show every resolved value.',
     '',
+    '## Editor support',
+    '',
+    'Name the schema on a plan\'s first line and editors that use the YAML language server (VS Code\'s YAML extension, JetBrains IDEs, Neovim) complete every field below, flag unknown keys and show each description on hover. The path is relative to the plan file; a comment does not change the plan\'s hash.',
+    '',
+    '```yaml',
+    '# yaml-language-server: $schema=../node_modules/reprise/schema/plan.schema.json',
+    'reprise: 1',
+    '```',
+    '',
+    '`reprise schema` prints the schema (`reprise schema manifest`, `approval`, `report`: the others). More in [ci.md](ci.md#editor-support-the-plan-schema).',
+    '',
     '## Fields',
   ];
   for (const s of sections) {
