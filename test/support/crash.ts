@@ -18,7 +18,7 @@ export async function seedCrashDb(url: string, n: number): Promise<void> {
     await c.query(`
       create table items (id bigint primary key, grp int not null, amount numeric not null, created_at timestamptz not null);
       create table totals (id bigint primary key, amount numeric not null);
-      create table sink (effect text not null, item text not null, dedupe_key text, at timestamptz not null default clock_timestamp());
+      create table sink (effect text not null, item text not null, dedupe_key text, at timestamptz not null default clock_timestamp(), writer text not null default current_setting('application_name'));
       create index sink_effect_item on sink (effect, item);`);
     await c.query(
       `insert into items select g, g % 50, (g * 31) % 1000, timestamptz '2026-01-01' + (g % 2000000) * interval '1 second' from generate_series(1, $1::int) g`,
@@ -92,12 +92,18 @@ export interface Invariants {
   aloRedeliveredWithoutUnconfirmedClaim: number;
   amoLostWithoutUnconfirmedClaim: number;
   committedChunksRerun: number;
+  /**
+   * Dedupe effects that landed after their chunk committed, written by a process that was frozen
+   * (SIGSTOP) while it held the chunk: a call it had started before the freeze, completed when it
+   * woke (docs/reliability.md, known limits). Counted apart from re-runs, which must not happen.
+   */
+  lateFromFrozenWorker: number;
   ledgerWithoutSink: number;
   sinkWithoutLedger: number;
 }
 
 /** Counts every invariant of the crash scenario. `unconfirmed` = dedupe keys seen unconfirmed at a kill. */
-export async function checkInvariants(url: string, runId: string, n: number, unconfirmed: Set<string>): Promise<Invariants> {
+export async function checkInvariants(url: string, runId: string, n: number, unconfirmed: Set<string>, frozenWriters: Set<string> = new Set()): Promise<Invariants> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   const one = async (sql: string, params: unknown[] = []): Promise<number> => Number((await c.query(sql, params)).rows[0].n);
@@ -125,8 +131,17 @@ export async function checkInvariants(url: string, runId: string, n: number, unc
         `select count(*)::int as n from sink s
            join lg l on l.item_key = s.item and l.effect = s.effect
            join reprise.chunks ch on ch.run_id = $1 and ch.seq = l.chunk_seq
-          where s.effect in ('publish_alo', 'publish_amo') and ch.committed_at is not null and s.at > ch.committed_at`,
-        [runId],
+          where s.effect in ('publish_alo', 'publish_amo') and ch.committed_at is not null and s.at > ch.committed_at
+            and not s.writer = any($2::text[])`,
+        [runId, [...frozenWriters]],
+      ),
+      lateFromFrozenWorker: await one(
+        `select count(*)::int as n from sink s
+           join lg l on l.item_key = s.item and l.effect = s.effect
+           join reprise.chunks ch on ch.run_id = $1 and ch.seq = l.chunk_seq
+          where s.effect in ('publish_alo', 'publish_amo') and ch.committed_at is not null and s.at > ch.committed_at
+            and s.writer = any($2::text[])`,
+        [runId, [...frozenWriters]],
       ),
       ledgerWithoutSink: await one(
         `select count(*)::int as n from lg l where l.status = 'applied' and l.effect in ('write_result', 'publish_alo', 'publish_amo')
