@@ -269,8 +269,8 @@ function dryRunSection({ dryRun, planPath, reportsDir, compiled }: CiCommentInpu
   }
   if (r.preview.length) {
     const shown = r.preview.slice(0, PREVIEWS_SHOWN).map((pv) => [
-      `${code(pv.effect)} · item ${code(pv.itemKey)}`,
-      pv.diff ? fence('diff', clip(pv.diff, PREVIEW_MAX_LINES, 'the JSON report')) : pv.before === null || pv.after === null ? '_Preview rows could not be read._' : '_No change._',
+      `${code(pv.effect)} · item ${code(pv.itemKey)}${pv.method === 'estimated' ? ` (estimated: ${text(pv.note ?? 'the target refused the statement')})` : ''}`,
+      pv.diff ? fence('diff', clip(pv.diff, PREVIEW_MAX_LINES, 'the JSON report')) : pv.before === null || pv.after === null ? `_Preview rows could not be read${pv.note ? `: ${text(pv.note)}` : ''}._` : '_No change._',
     ].join('\n\n'));
     out.push(details(`Sample preview diffs (${shown.length} of ${formatCount(r.preview.length)})`, shown.join('\n\n')));
   }

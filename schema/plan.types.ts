@@ -36,7 +36,7 @@ export type SqlEffect = EffectCommon & {
    */
   statement: string;
   /**
-   * Query returning the rows the statement changes (same parameters); used for dry-run diffs and for :before.<column> in reverse.
+   * Query returning the rows the statement changes (same parameters); used for dry-run diffs (the dry-run runs the statement for its first 10 calls inside a transaction it rolls back, reading this query before and after) and for :before.<column> in reverse.
    */
   preview?: string;
   /**

@@ -380,13 +380,21 @@ export interface EffectPreview {
    */
   before: Row[] | null;
   /**
-   * Rows the preview query returned after the effect (inside a rolled-back transaction), or null when they could not be read.
+   * Rows the preview query returned after the effect (inside a rolled-back transaction; see `method`), or null when they could not be read or estimated.
    */
   after: Row[] | null;
   /**
    * Unified diff of the pretty JSON of before and after; empty when nothing would change.
    */
   diff: string;
+  /**
+   * How `after` was found: `executed` — the statement ran inside a transaction that was rolled back, and the preview query read its result; `estimated` — the target refused the statement (a read-only replica, or the statement failed: see `note`), so the effect's arguments were laid over the current row's columns of the same names. Absent in reports of earlier versions.
+   */
+  method?: 'executed' | 'estimated';
+  /**
+   * Why the preview is estimated or unreadable (the target's error), when it is.
+   */
+  note?: string;
 }
 /**
  * A row as the preview query returned it (column -> value).

@@ -35,14 +35,6 @@ function git(cwd, args) {
   execFileSync('git', ['-c', 'core.hooksPath=/dev/null', '-c', 'commit.gpgsign=false', '-c', 'user.name=reprise', '-c', 'user.email=examples@example.invalid', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** The row a dry-run shows as the effect's result: columns named like an argument take its value (executor/stages/dry-run.ts). */
-function overlay(before, args) {
-  if (!before) return { ...args };
-  const after = { ...before };
-  for (const k of Object.keys(before)) if (k in args) after[k] = args[k];
-  return after;
-}
-
 /** The fixture as a sealed `reprise/report@1` dry-run report of `compiled`. */
 export function sealFixture(fixture, compiled) {
   const f = JSON.parse(JSON.stringify(fixture).replaceAll('$RUN_ID', compiled.runId));
@@ -68,10 +60,7 @@ export function sealFixture(fixture, compiled) {
     validations: [],
     fingerprints: f.fingerprints,
     canary: null,
-    preview: f.preview.map((p) => {
-      const after = overlay(p.before, p.args);
-      return { effect: p.effect, itemKey: p.itemKey, args: p.args, before: plainRows(p.before) ?? [], after: plainRows(after) ?? [], diff: previewDiff(p.before, after) };
-    }),
+    preview: f.preview.map((p) => ({ effect: p.effect, itemKey: p.itemKey, args: p.args, before: plainRows(p.before) ?? [], after: plainRows(p.after) ?? [], diff: previewDiff(p.before, p.after), method: 'executed' })),
     abort: null,
     workers: 1,
   });

@@ -31,6 +31,13 @@ export interface Applier {
   apply(args: Record<string, unknown>, ctx: ApplyContext): Promise<unknown>;
   /** sql effects with a preview: the row as it is now (null when absent). */
   readBefore?(args: Record<string, unknown>, runner?: SqlRunner): Promise<Record<string, unknown> | null>;
+  /**
+   * sql effects with a preview, for the dry-run: the preview row before and after the statement,
+   * which runs inside a transaction that is always rolled back (nothing is committed). When the
+   * target refuses the statement (a read-only replica, a failing statement), `after` is
+   * undefined and `error` says why; `before` is then read on its own.
+   */
+  previewChange?(args: Record<string, unknown>): Promise<{ before: Record<string, unknown> | null; after?: Record<string, unknown> | null; error?: string }>;
   /** Whether `reverse` needs the `before` row. */
   readonly needsBefore: boolean;
   /** sql effects: the parsed statement and preview, for batched application at commit. */
@@ -113,6 +120,25 @@ function sqlApplier(e: SqlEffect, targets: Targets): Applier {
       ? async (args, runner) => {
           const r = await (runner ?? (await db())).query(preview.sql, bind(preview, args, e.name));
           return (r.rows[0] as Record<string, unknown> | undefined) ?? null;
+        }
+      : undefined,
+    previewChange: preview
+      ? async (args) => {
+          const database = await db();
+          const first = async (runner: SqlRunner): Promise<Record<string, unknown> | null> =>
+            ((await runner.query(preview.sql, bind(preview, args, e.name))).rows[0] as Record<string, unknown> | undefined) ?? null;
+          let seen: { before: Record<string, unknown> | null; after: Record<string, unknown> | null } | undefined;
+          try {
+            await database.transaction(async (tx) => {
+              const before = await first(tx);
+              await tx.query(statement.sql, bind(statement, args, e.name));
+              seen = { before, after: await first(tx) };
+              throw new RolledBack();
+            });
+          } catch (err) {
+            if (!(err instanceof RolledBack)) return { before: await first(database), error: (err as Error).message };
+          }
+          return seen!;
         }
       : undefined,
     // `:before.<column>` of a row that did not exist binds NULL (see docs/reversal.md).
@@ -274,3 +300,6 @@ export function createAppliers(plan: Plan, targets: Targets, planDir: string, en
   }
   return out;
 }
+
+/** Thrown to end a preview's transaction: the statement it ran is never committed. */
+class RolledBack extends Error {}

@@ -316,10 +316,11 @@ function previewSection(r: Report): string {
             return cls ? `<span class="${cls}">${h(l)}</span>` : `${h(l)}\n`;
           })
           .join('')}</pre>`
-      : `<p class="sub">${p.before === null || p.after === null ? 'Preview rows could not be read.' : 'No change.'}</p>`;
+      : `<p class="sub">${p.before === null || p.after === null ? `Preview rows could not be read${p.note ? `: ${h(p.note)}` : ''}.` : 'No change.'}</p>`;
+    const estimated = p.method === 'estimated' ? `<p class="sub">Estimated: ${h(p.note ?? 'the target refused the statement')}; the arguments were laid over the columns of the same names.</p>\n` : '';
     return `<h3><code>${h(p.effect)}</code> · item <code>${h(p.itemKey)}</code></h3>
 <p class="sub">Arguments: <code>${h(JSON.stringify(p.args))}</code></p>
-${body}`;
+${estimated}${body}`;
   });
   const more = r.preview.length > PREVIEW_MAX ? `<p class="sub">…and ${r.preview.length - PREVIEW_MAX} more previews in the JSON report.</p>` : '';
   return `<section id="preview"><h2>Preview of sql effects</h2>

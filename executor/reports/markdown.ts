@@ -140,11 +140,12 @@ function fingerprintsSection(r: Report): string | null {
 
 function previewSection(r: Report): string | null {
   if (r.preview.length === 0) return null;
-  const parts = ['## Preview of sql effects', 'Rows the `preview` query returns before (`-`) and after (`+`) each effect; nothing was committed.'];
+  const parts = ['## Preview of sql effects', 'Rows the `preview` query returns before (`-`) and after (`+`) each effect, run inside a transaction that was rolled back: nothing was committed.'];
   for (const p of r.preview.slice(0, PREVIEW_MAX)) {
     parts.push(`### ${code(p.effect)} · item ${code(p.itemKey)}`);
     parts.push(`Arguments: ${code(JSON.stringify(p.args))}`);
-    parts.push(p.diff ? fence('diff', p.diff) : p.before === null || p.after === null ? '_Preview rows could not be read._' : '_No change._');
+    if (p.method === 'estimated') parts.push(`_Estimated: ${text(p.note ?? 'the target refused the statement')}; the arguments were laid over the columns of the same names._`);
+    parts.push(p.diff ? fence('diff', p.diff) : p.before === null || p.after === null ? `_Preview rows could not be read${p.note ? `: ${text(p.note)}` : ''}._` : '_No change._');
   }
   if (r.preview.length > PREVIEW_MAX) parts.push(`…and ${r.preview.length - PREVIEW_MAX} more previews in the JSON report.`);
   return parts.join('\n\n');

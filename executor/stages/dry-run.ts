@@ -1,9 +1,10 @@
 /**
  * The dry-run: count, then run the handler over every item with every effect captured and none
  * applied. Nothing is written to any target; the state store only receives the run record and
- * the report. For sql effects with a `preview` query, the first few calls per effect read the
- * rows as they are and show the rows as they would be (the effect's arguments laid over the
- * current row) as a unified diff. Reads page by page, so memory does not grow with the window.
+ * the report. For sql effects with a `preview` query, the first few calls per effect run the
+ * statement inside a transaction that is rolled back, reading the preview row before and after
+ * it, and show the change as a unified diff; where the target refuses the statement (a
+ * read-only replica), the after row is estimated from the effect's arguments and says so. Reads page by page, so memory does not grow with the window.
  */
 import type { Effect } from '../../schema/manifest.types.js';
 import type { EffectPreview, Report } from '../../schema/report.types.js';
@@ -31,18 +32,37 @@ class Collector implements CaptureSink {
     const n = this.perEffect.get(effect.name) ?? 0;
     if (n >= PREVIEWS_PER_EFFECT) return;
     this.perEffect.set(effect.name, n + 1);
-    const before = await this.run.appliers.get(effect.name)!.readBefore!(args);
-    const after = overlay(before, args);
-    // No row yet (the effect would insert it): `before` is empty, not unknown.
-    this.previews.push({ effect: effect.name, itemKey: item.key, args: jsonable(args), before: plainRows(before) ?? [], after: plainRows(after) ?? [], diff: previewDiff(before, after) });
+    const seen = await this.run.appliers.get(effect.name)!.previewChange!(args);
+    const base = { effect: effect.name, itemKey: item.key, args: jsonable(args) };
+    if (seen.after !== undefined) {
+      // No row (before: the effect would insert it; after: it would delete it) is [], not unknown.
+      this.previews.push({ ...base, before: plainRows(seen.before) ?? [], after: plainRows(seen.after) ?? [], diff: previewDiff(seen.before, seen.after), method: 'executed' });
+      return;
+    }
+    const applier = this.run.appliers.get(effect.name)!;
+    const after = overlay(seen.before, args, new Set(applier.sql?.preview?.params ?? []));
+    const note = `the target refused the statement (${seen.error ?? 'unknown error'})`;
+    if (after === undefined) {
+      this.previews.push({ ...base, before: plainRows(seen.before) ?? [], after: null, diff: '', note: `${note}, and no argument names a column of the preview row` });
+      return;
+    }
+    this.previews.push({ ...base, before: plainRows(seen.before) ?? [], after: plainRows(after) ?? [], diff: previewDiff(seen.before, after), method: 'estimated', note });
   }
 }
 
-/** The row as the effect would leave it: columns named like an argument take its value. */
-function overlay(before: Record<string, unknown> | null, args: Record<string, unknown>): Record<string, unknown> {
+/**
+ * The row as the effect would probably leave it, when the target would not run the statement:
+ * columns named like an argument take its value. Undefined when no argument but those that find
+ * the row names a column (nothing can be said).
+ */
+function overlay(before: Record<string, unknown> | null, args: Record<string, unknown>, lookup: Set<string>): Record<string, unknown> | undefined {
   if (!before) return { ...args };
+  // Arguments that find the row (the preview's own parameters, such as :id) say nothing of what changes.
+  const named = Object.keys(before).filter((k) => k in args && !lookup.has(k));
+  if (!named.length) return undefined;
   const after: Record<string, unknown> = { ...before };
-  for (const k of Object.keys(before)) if (k in args) after[k] = args[k];
+  // A value equal to the row's but for its JSON type (bigint columns read as text) is no change.
+  for (const k of named) if (String(after[k]) !== String(args[k])) after[k] = args[k];
   return after;
 }
 
