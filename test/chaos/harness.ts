@@ -341,6 +341,21 @@ export async function runTrial(servers: ChaosServers, cfg: TrialConfig, opts: Tr
     const keys = cfg.dedupeStore === 'redis' ? await unconfirmedRedisClaims(servers.redis.url, namespace) : await unconfirmedClaims(superUrl, namespace).catch(() => []);
     for (const k of keys) unconfirmed.add(k);
   };
+  /**
+   * Polls the unconfirmed claims every 25 ms until the returned function is called: faults the
+   * processes survive (connections cut, servers restarted) leave a claim unconfirmed only until
+   * the item's retry re-applies and confirms it, often before a single snapshot could see it.
+   */
+  const watchClaims = (): (() => Promise<void>) => {
+    let on = true;
+    const loop = (async () => {
+      while (on) {
+        await snapshot().catch(() => undefined);
+        await sleep(25);
+      }
+    })();
+    return async () => { on = false; await loop; };
+  };
   let hangs = 0;
   let unexpectedExits = 0;
   /** Sink writers (application names) of processes that were SIGSTOPped while holding a lease. */
@@ -474,6 +489,7 @@ export async function runTrial(servers: ChaosServers, cfg: TrialConfig, opts: Tr
           hit(kind, false);
         } else {
           await sleep(delay);
+          const unwatch = watchClaims();
           if (kind === 'pg-terminate') {
             const rounds = 1 + Math.floor(r() * 3);
             for (let i = 0; i < rounds; i++) {
@@ -492,6 +508,9 @@ export async function runTrial(servers: ChaosServers, cfg: TrialConfig, opts: Tr
             await exhaustPool(servers, name, role, roleLimit, Math.floor(between(1000, 3000)));
           }
           hit(kind, true);
+          // Past the items' retry backoffs (100, 200, 400 ms): a re-delivery has happened by then.
+          await sleep(1500);
+          await unwatch();
         }
         await eventually(snapshot);
         if (reached) await thenAbort(procs, isLast);
