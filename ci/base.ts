@@ -4,7 +4,7 @@
  * compared with compiler/diff.ts, exactly as `reprise diff REF:PATH PATH` does.
  */
 import { execFileSync } from 'node:child_process';
-import { checkPlan, compileSource, type Compiled } from '../compiler/compile.js';
+import { compileSource, type Compiled } from '../compiler/compile.js';
 import { diffCompiled, type PlanDiff } from '../compiler/diff.js';
 import { coerceError, ExitCode, PlanInvalidError, RepriseError, type Diagnostic } from '../compiler/errors.js';
 import { gitPlanSource } from '../compiler/source.js';
@@ -73,8 +73,6 @@ export async function readBaseRevision(ref: string, planPath: string, current: C
     const err = coerceError(e);
     return { kind: 'unavailable', ref, reason: err.message, hint: err.hint ?? 'check --base' };
   }
-  const checked = checkPlan(source);
-  if (checked.diagnostics.length) return { kind: 'invalid', ref, problems: checked.diagnostics };
   let base: Compiled;
   try {
     base = await compileSource(source);

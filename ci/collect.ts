@@ -58,7 +58,7 @@ export async function collectCiComment(opts: CollectOptions): Promise<CiCommentI
   const approvalFiles = approvalsOfRevision(readApprovalSources(resolve(cwd, approvalsDir)), compiled).map((a) => ({ ...a, source: { ...a.source, file: displayPath(cwd, approvalsDir, a.source.file) } }));
   const now = opts.now ?? new Date();
   const judge = (stage: 'canary' | 'full', evidence: ReportLookup): StageApprovals =>
-    judgeStage({ stage, compiled, evidence, sources: approvalFiles.filter((a) => a.stage === stage || (a.stage === undefined && stage === 'canary')).map((a) => a.source), trust, now });
+    judgeStage({ stage, compiled, evidence, files: approvalFiles.filter((a) => a.stage === stage || (a.stage === undefined && stage === 'canary')), trust, now });
   return {
     compiled,
     planPath: opts.plan,
@@ -101,6 +101,8 @@ interface RevisionApproval {
   source: ApprovalSource;
   /** The stage the file claims; undefined when it cannot be parsed (then listed, refused, under canary). */
   stage: string | undefined;
+  /** The approver the file names; null when it cannot be parsed. */
+  approver: string | null;
 }
 
 /**
@@ -114,29 +116,20 @@ function approvalsOfRevision(sources: ApprovalSource[], compiled: Pick<Compiled,
   for (const source of sources) {
     try {
       const st = parseApprovalFile(source.bytes, source.file).statement;
-      if (st.plan === name && st.revision === revision) out.push({ source, stage: st.stage });
+      if (st.plan === name && st.revision === revision) out.push({ source, stage: st.stage, approver: st.approver });
     } catch {
-      if (basename(source.file).startsWith(`${name}.r${revision}.`)) out.push({ source, stage: undefined });
+      if (basename(source.file).startsWith(`${name}.r${revision}.`)) out.push({ source, stage: undefined, approver: null });
     }
   }
   return out;
 }
 
-function judgeStage(input: { stage: 'canary' | 'full'; compiled: Compiled; evidence: ReportLookup; sources: ApprovalSource[]; trust: AllowedSigners | undefined; now: Date }): StageApprovals {
-  const { stage, compiled, evidence, sources, trust } = input;
+function judgeStage(input: { stage: 'canary' | 'full'; compiled: Compiled; evidence: ReportLookup; files: RevisionApproval[]; trust: AllowedSigners | undefined; now: Date }): StageApprovals {
+  const { stage, compiled, evidence, files, trust } = input;
   const min = Math.max(1, compiled.plan.approvals[stage].min);
   const report = evidence.kind === 'found' && evidence.report.outcome === 'completed' ? evidence.report : undefined;
   const base = { stage, min, trustChecked: trust !== undefined, evidenceChecked: report !== undefined };
-  if (!trust) {
-    const unverified = sources.map((s) => {
-      try {
-        return { file: s.file, approver: parseApprovalFile(s.bytes, s.file).statement.approver };
-      } catch {
-        return { file: s.file, approver: null };
-      }
-    });
-    return { ...base, accepted: [], refused: [], unverified };
-  }
+  if (!trust) return { ...base, accepted: [], refused: [], unverified: files.map((f) => ({ file: f.source.file, approver: f.approver })) };
   const field = stage === 'canary' ? 'dryRunReport' : 'canaryReport';
   const result = verifyApprovals({
     manifestHash: compiled.hash,
@@ -146,7 +139,7 @@ function judgeStage(input: { stage: 'canary' | 'full'; compiled: Compiled; evide
     stage,
     min,
     expectedEvidence: report ? { [field]: report.hash } : {},
-    approvals: sources,
+    approvals: files.map((f) => f.source),
     trust,
     now: input.now,
   });

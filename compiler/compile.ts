@@ -6,7 +6,7 @@
  */
 import type { PlanFile } from '../schema/plan.types.js';
 import type { Manifest, Plan } from '../schema/manifest.types.js';
-import { PlanInvalidError, type Diagnostic } from './errors.js';
+import { byPosition, PlanInvalidError, type Diagnostic } from './errors.js';
 import { loadYaml, type LoadedYaml } from './load.js';
 import { buildManifest, canonicalJson, manifestBytes, runIdOf } from './manifest.js';
 import { normalize } from './normalize.js';
@@ -54,7 +54,7 @@ export function checkPlan(source: PlanSource, opts: CheckOptions = {}): CheckedP
       if (opts.policy) diagnostics.push(...checkPolicy(loaded, opts.policy));
     }
   }
-  diagnostics.sort((a, b) => (a.at?.line ?? 0) - (b.at?.line ?? 0) || (a.at?.col ?? 0) - (b.at?.col ?? 0));
+  diagnostics.sort(byPosition);
   const unique = diagnostics.filter((d, i) => diagnostics.findIndex((o) => o.code === d.code && o.message === d.message && o.at?.line === d.at?.line) === i);
   return { source, loaded, diagnostics: unique, planFile: unique.length === 0 ? (loaded.data as PlanFile) : undefined };
 }

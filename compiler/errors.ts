@@ -85,6 +85,11 @@ export function problemToJson(p: Diagnostic): Record<string, unknown> {
   return out;
 }
 
+/** Orders diagnostics by their position in the file (those without one first). */
+export function byPosition(a: Diagnostic, b: Diagnostic): number {
+  return (a.at?.line ?? 0) - (b.at?.line ?? 0) || (a.at?.col ?? 0) - (b.at?.col ?? 0);
+}
+
 /** Thrown when a plan has one or more problems; carries all of them. */
 export class PlanInvalidError extends RepriseError {
   readonly diagnostics: Diagnostic[];

@@ -15,10 +15,10 @@
 import { readFileSync } from 'node:fs';
 import type { PolicyFile } from '../schema/policy.types.js';
 import { DEFAULTS } from './defaults.js';
-import { ExitCode, PolicyInvalidError, RepriseError, type Diagnostic, type SourcePosition } from './errors.js';
+import { byPosition, ExitCode, PolicyInvalidError, RepriseError, type Diagnostic, type SourcePosition } from './errors.js';
 import { loadYaml, type LoadedYaml, type PlanPath } from './load.js';
 import { stripSqlComments } from './sql-params.js';
-import { validateAgainstSchema, valueAt, type SchemaSubject } from './validate-schema.js';
+import { dottedPath as dotted, validateAgainstSchema, valueAt, type SchemaSubject } from './validate-schema.js';
 
 /** The environment variable a pipeline sets to the policy file (`--policy` wins over it). */
 export const POLICY_ENV = 'REPRISE_POLICY';
@@ -70,7 +70,7 @@ export function parsePolicy(file: string, text: string): { policy: Policy | unde
       });
     }
   });
-  diagnostics.sort((a, b) => (a.at?.line ?? 0) - (b.at?.line ?? 0) || (a.at?.col ?? 0) - (b.at?.col ?? 0));
+  diagnostics.sort(byPosition);
   if (diagnostics.length > 0) return { policy: undefined, diagnostics };
   return {
     policy: { file, rules: loaded.data as PolicyFile, forbid, locate: (path) => loaded.locate(path) },
@@ -118,7 +118,7 @@ export function checkPolicy(plan: LoadedYaml, policy: Policy): Diagnostic[] {
   checkTargets(data, policy, { rule, report, fieldAt });
   checkApprovals(data, policy, { rule, report, fieldAt });
   checkForbid(data, policy, { rule, report, fieldAt });
-  return out.sort((a, b) => (a.at?.line ?? 0) - (b.at?.line ?? 0) || (a.at?.col ?? 0) - (b.at?.col ?? 0));
+  return out.sort(byPosition);
 }
 
 interface Reporter {
@@ -140,28 +140,20 @@ function checkTargets(data: Obj, policy: Policy, r: Reporter): void {
     const via = `connection${names.length === 1 ? '' : 's'} ${names.map((n) => `\`${n}\``).join(', ')} read${names.length === 1 ? 's' : ''} ${env}`;
     const firstConnection: PlanPath = ['connections', names[0]!];
 
-    const ips = effective(rate.itemsPerSecond, DEFAULTS.rate.itemsPerSecond);
-    if (target.maxItemsPerSecond !== undefined && ips && ips.value > target.maxItemsPerSecond) {
-      const rulePath = ['targets', env, 'maxItemsPerSecond'];
+    const limits = [
+      { code: 'POLICY_RATE', field: 'itemsPerSecond', limit: 'maxItemsPerSecond', max: target.maxItemsPerSecond },
+      { code: 'POLICY_CONCURRENCY', field: 'concurrency', limit: 'maxConcurrency', max: target.maxConcurrency },
+    ] as const;
+    for (const l of limits) {
+      const value = effective(rate[l.field], DEFAULTS.rate[l.field]);
+      if (l.max === undefined || !value || value.value <= l.max) continue;
+      const rulePath = ['targets', env, l.limit];
       r.report(
-        'POLICY_RATE',
-        ['rate', 'itemsPerSecond'],
-        r.fieldAt(['rate', 'itemsPerSecond'], firstConnection),
-        `\`rate.itemsPerSecond\` is ${ips.value}${ips.defaulted ? ' (the default)' : ''}, above the ${target.maxItemsPerSecond} allowed for ${env} by ${r.rule(rulePath)}; ${via}`,
-        `set \`rate.itemsPerSecond\` to ${target.maxItemsPerSecond} or less, or ask the owners of ${policy.file} to change the limit`,
-        rulePath,
-      );
-    }
-
-    const conc = effective(rate.concurrency, DEFAULTS.rate.concurrency);
-    if (target.maxConcurrency !== undefined && conc && conc.value > target.maxConcurrency) {
-      const rulePath = ['targets', env, 'maxConcurrency'];
-      r.report(
-        'POLICY_CONCURRENCY',
-        ['rate', 'concurrency'],
-        r.fieldAt(['rate', 'concurrency'], firstConnection),
-        `\`rate.concurrency\` is ${conc.value}${conc.defaulted ? ' (the default)' : ''}, above the ${target.maxConcurrency} allowed for ${env} by ${r.rule(rulePath)}; ${via}`,
-        `set \`rate.concurrency\` to ${target.maxConcurrency} or less, or ask the owners of ${policy.file} to change the limit`,
+        l.code,
+        ['rate', l.field],
+        r.fieldAt(['rate', l.field], firstConnection),
+        `\`rate.${l.field}\` is ${value.value}${value.defaulted ? ' (the default)' : ''}, above the ${l.max} allowed for ${env} by ${r.rule(rulePath)}; ${via}`,
+        `set \`rate.${l.field}\` to ${l.max} or less, or ask the owners of ${policy.file} to change the limit`,
         rulePath,
       );
     }
@@ -255,10 +247,4 @@ const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 function effective(written: unknown, fallback: number): { value: number; defaulted: boolean } | undefined {
   if (written === undefined) return { value: fallback, defaulted: true };
   return typeof written === 'number' && Number.isFinite(written) ? { value: written, defaulted: false } : undefined;
-}
-
-function dotted(path: PlanPath): string {
-  let s = '';
-  for (const seg of path) s += typeof seg === 'number' ? `[${seg}]` : s ? `.${seg}` : seg;
-  return s;
 }

@@ -170,10 +170,14 @@ function dropImpliedMissing(diags: Diagnostic[]): Diagnostic[] {
 }
 
 function fieldName(path: PlanPath, root = PLAN_SUBJECT.root): string {
-  if (path.length === 0) return root;
+  return path.length === 0 ? root : `\`${dottedPath(path)}\``;
+}
+
+/** `a.b[2].c`: a path as messages write it. */
+export function dottedPath(path: PlanPath): string {
   let s = '';
   for (const seg of path) s += typeof seg === 'number' ? `[${seg}]` : s ? `.${seg}` : seg;
-  return `\`${s}\``;
+  return s;
 }
 
 /** The schema node describing the value at `path` (following $ref, properties, items). */

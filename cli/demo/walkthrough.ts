@@ -3,7 +3,7 @@
  * prints the command and runs the real CLI command in this process (so what you see is exactly
  * what `reprise <command>` prints), then says in a line what just happened and why it matters.
  */
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { ExitCode, RepriseError } from '../../compiler/errors.js';
 import { compilePlanFile } from '../../compiler/compile.js';
@@ -112,7 +112,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
 
     step('A reviewer key (THROWAWAY, for this demo only)');
     await run(['keygen', '--out', rel(key), '--comment', 'THROWAWAY-reprise-demo-key-trust-it-nowhere-else']);
-    const pub = (await import('node:fs')).readFileSync(`${key}.pub`, 'utf8').trim();
+    const pub = readFileSync(`${key}.pub`, 'utf8').trim();
     writeFileSync(trust, `# THROWAWAY demo trust file: ${REVIEWER} may approve reprise plans with the demo key only.\n${REVIEWER} namespaces="reprise" ${pub}\n`);
     note(`in real life reviewers sign with the SSH key they sign git commits with; the pipeline's trust file is ${rel(trust)}.`);
 

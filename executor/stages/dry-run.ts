@@ -32,14 +32,14 @@ class Collector implements CaptureSink {
     const n = this.perEffect.get(effect.name) ?? 0;
     if (n >= PREVIEWS_PER_EFFECT) return;
     this.perEffect.set(effect.name, n + 1);
-    const seen = await this.run.appliers.get(effect.name)!.previewChange!(args);
+    const applier = this.run.appliers.get(effect.name)!;
+    const seen = await applier.previewChange!(args);
     const base = { effect: effect.name, itemKey: item.key, args: jsonable(args) };
     if (seen.after !== undefined) {
       // No row (before: the effect would insert it; after: it would delete it) is [], not unknown.
       this.previews.push({ ...base, before: plainRows(seen.before) ?? [], after: plainRows(seen.after) ?? [], diff: previewDiff(seen.before, seen.after), method: 'executed' });
       return;
     }
-    const applier = this.run.appliers.get(effect.name)!;
     const after = overlay(seen.before, args, new Set(applier.sql?.preview?.params ?? []));
     const note = `the target refused the statement (${seen.error ?? 'unknown error'})`;
     if (after === undefined) {

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ciCommentMarker } from '../../ci/comment.js';
 import { buildProgram } from '../../cli/main.js';
+import { shellWords } from '../support/shell.js';
 import { root } from './helpers.js';
 
 const PIPELINES = ['docs/ci/github-actions.yml', 'docs/ci/gitlab-ci.yml'];
@@ -33,44 +34,6 @@ function scripts(doc: unknown): string[] {
   return out;
 }
 
-/**
- * Shell words up to the end of the command (an unquoted `;`, `|`, `&`, `)`, a redirection or a
- * comment). Quotes are removed; `$VAR` and `"$VAR"` stay as text (one word).
- */
-function words(s: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let has = false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i]!;
-    if (c === "'") {
-      const end = s.indexOf("'", i + 1);
-      cur += s.slice(i + 1, end);
-      has = true;
-      i = end;
-    } else if (c === '"') {
-      let j = i + 1;
-      while (j < s.length && s[j] !== '"') j += s[j] === '\\' ? 2 : 1;
-      cur += s.slice(i + 1, j);
-      has = true;
-      i = j;
-    } else if (c === '\\') {
-      cur += s[++i] ?? '';
-      has = true;
-    } else if (/\s/.test(c)) {
-      if (has) out.push(cur);
-      cur = '';
-      has = false;
-    } else if (';|&)<>`'.includes(c) || (c === '#' && !has)) {
-      break;
-    } else {
-      cur += c;
-      has = true;
-    }
-  }
-  if (has) out.push(cur);
-  return out;
-}
 
 /** Each reprise command line of a script, as words after `reprise`. */
 function repriseCalls(script: string): string[][] {
@@ -78,7 +41,7 @@ function repriseCalls(script: string): string[][] {
   const lines = script.replace(/\\\n/g, ' ').split('\n').filter((l) => !/^\s*#/.test(l));
   for (const line of lines) {
     for (const m of line.matchAll(/(?:^|[\s;&|(`])(?:npx\s+)?reprise\s+(?=-|[a-z])/g)) {
-      calls.push(words(line.slice(m.index + m[0].length)));
+      calls.push(shellWords(line.slice(m.index + m[0].length)));
     }
   }
   return calls;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { CommanderError, type Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../../cli/main.js';
+import { shellWords } from '../support/shell.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -18,38 +19,6 @@ export interface ShownCommand {
   args: string[];
 }
 
-/** Splits a shell line into words: quotes, escapes; `$VAR` and `~` kept as written. */
-export function shellWords(text: string): string[] {
-  const words: string[] = [];
-  let cur = '';
-  let inWord = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (c === "'") {
-      const end = text.indexOf("'", i + 1);
-      cur += text.slice(i + 1, end === -1 ? undefined : end);
-      i = end === -1 ? text.length : end;
-      inWord = true;
-    } else if (c === '"') {
-      let j = i + 1;
-      while (j < text.length && text[j] !== '"') { if (text[j] === '\\') j++; cur += text[j]; j++; }
-      i = j;
-      inWord = true;
-    } else if (c === '\\' && i + 1 < text.length) {
-      cur += text[++i];
-      inWord = true;
-    } else if (/\s/.test(c)) {
-      if (inWord) words.push(cur);
-      cur = '';
-      inWord = false;
-    } else {
-      cur += c;
-      inWord = true;
-    }
-  }
-  if (inWord) words.push(cur);
-  return words;
-}
 
 /** The `reprise` invocations of a Markdown file's shell blocks. */
 export function shownCommands(file: string, text: string): ShownCommand[] {
@@ -114,6 +83,7 @@ describe('commands shown in README.md and docs/', () => {
   it('finds the commands (the extractor works)', () => {
     expect(all.length).toBeGreaterThan(15);
     expect(shellWords(`a "b c" 'd e' f\\ g`)).toEqual(['a', 'b c', 'd e', 'f g']);
+    expect(shellWords(`a 'b c`)).toEqual(['a', 'b c']);
     expect(shownCommands('x.md', '```sh\n$ FOO=1 npx reprise run p.yaml \\\n  --stage full [--workers 2] # why\n```\n')).toEqual([
       { file: 'x.md', line: 2, args: ['run', 'p.yaml', '--stage', 'full', '--workers', '2'] },
     ]);

@@ -113,6 +113,19 @@ export async function checkInvariants(url: string, runId: string, n: number, unc
     await c.query('create index on lg (effect, item_key)');
     await c.query('analyze lg');
     const aloDup = (await c.query(`select item from sink where effect = 'publish_alo' group by item having count(*) > 1`)).rows.map((r) => `alo:${r.item}`);
+    // Dedupe effects that landed after their chunk committed, by who wrote them: a frozen worker, or any other.
+    const afterCommit = async (): Promise<{ committedChunksRerun: number; lateFromFrozenWorker: number }> => {
+      const { rows } = await c.query(
+        `select count(*) filter (where not s.writer = any($2::text[]))::int as rerun,
+                count(*) filter (where s.writer = any($2::text[]))::int as late
+           from sink s
+           join lg l on l.item_key = s.item and l.effect = s.effect
+           join reprise.chunks ch on ch.run_id = $1 and ch.seq = l.chunk_seq
+          where s.effect in ('publish_alo', 'publish_amo') and ch.committed_at is not null and s.at > ch.committed_at`,
+        [runId, [...frozenWriters]],
+      );
+      return { committedChunksRerun: Number(rows[0].rerun), lateFromFrozenWorker: Number(rows[0].late) };
+    };
     const amoMissing = (await c.query(`select i.id::text as item from items i where i.id > 0 and not exists (select 1 from sink s where s.effect = 'publish_amo' and s.item = i.id::text)`)).rows.map((r) => `amo:${r.item}`);
     return {
       items: n,
@@ -127,22 +140,7 @@ export async function checkInvariants(url: string, runId: string, n: number, unc
       aloRedelivered: aloDup.length,
       aloRedeliveredWithoutUnconfirmedClaim: aloDup.filter((k) => !unconfirmed.has(k)).length,
       amoLostWithoutUnconfirmedClaim: amoMissing.filter((k) => !unconfirmed.has(k)).length,
-      committedChunksRerun: await one(
-        `select count(*)::int as n from sink s
-           join lg l on l.item_key = s.item and l.effect = s.effect
-           join reprise.chunks ch on ch.run_id = $1 and ch.seq = l.chunk_seq
-          where s.effect in ('publish_alo', 'publish_amo') and ch.committed_at is not null and s.at > ch.committed_at
-            and not s.writer = any($2::text[])`,
-        [runId, [...frozenWriters]],
-      ),
-      lateFromFrozenWorker: await one(
-        `select count(*)::int as n from sink s
-           join lg l on l.item_key = s.item and l.effect = s.effect
-           join reprise.chunks ch on ch.run_id = $1 and ch.seq = l.chunk_seq
-          where s.effect in ('publish_alo', 'publish_amo') and ch.committed_at is not null and s.at > ch.committed_at
-            and s.writer = any($2::text[])`,
-        [runId, [...frozenWriters]],
-      ),
+      ...(await afterCommit()),
       ledgerWithoutSink: await one(
         `select count(*)::int as n from lg l where l.status = 'applied' and l.effect in ('write_result', 'publish_alo', 'publish_amo')
            and not exists (select 1 from sink s where s.effect = l.effect and s.item = l.item_key)`,
