@@ -155,12 +155,17 @@ export class StateStore {
 
   // ---- runs -------------------------------------------------------------------------------
 
-  /** Creates the run of a manifest if it does not exist yet; returns it either way. */
+  /**
+   * Creates the run of a manifest if it does not exist yet; returns it either way. Several
+   * processes may start the same manifest at the same moment: the insert arbitrates on every
+   * unique index (id and manifest_hash), since naming only `id` lets the loser of a concurrent
+   * insert fail on `runs_manifest_hash_key` instead of doing nothing.
+   */
   async ensureRun(runId: string, manifest: Manifest): Promise<RunRow> {
     await this.db.query(
       `insert into reprise.runs (id, plan, revision, manifest_hash, manifest, stage, status)
        values ($1, $2, $3, $4, $5::jsonb, 'dry-run', 'pending')
-       on conflict (id) do nothing`,
+       on conflict do nothing`,
       [runId, manifest.plan.name, manifest.plan.revision, manifest.hash, JSON.stringify(manifest)],
     );
     const run = await this.getRun(runId);
