@@ -384,7 +384,11 @@ export async function runTrial(servers: ChaosServers, cfg: TrialConfig, opts: Tr
       if (refusedServerDown) result.notes.push('a process refused to start, a server down (exit 3)');
       if (e.code !== null && e.code !== 0 && e.code !== 4 && !refusedServerDown && !p.control) {
         unexpectedExits++;
-        result.notes.push(`a process exited ${e.code}: ${p.err.trim().split('\n').filter((l) => !l.startsWith('{"level":"warn"')).slice(-12).join('\n').slice(-3000)}`);
+        // The first error line names what failed (an error object's properties follow it), the tail where.
+        const lines = p.err.trim().split('\n').filter((l) => !l.startsWith('{"level":"warn"'));
+        const first = lines.findIndex((l) => /error/i.test(l));
+        const shown = first >= 0 && first < lines.length - 12 ? [lines[first]!, '…', ...lines.slice(-12)] : lines.slice(-12);
+        result.notes.push(`a process exited ${e.code}: ${shown.join('\n').slice(-3000)}`);
         log(`  trial ${cfg.index}: a process exited ${e.code}: ${(process.env.CHAOS_FULL_STDERR ? p.err : p.err.trim().split('\n').slice(-3).join(' | ')).slice(0, 6000)}`);
       }
     });
