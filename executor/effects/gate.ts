@@ -63,6 +63,20 @@ export class LeaseExpiredError extends Error {
   }
 }
 
+/**
+ * An item attempt's abort state as the gate sees it: a flag checked on every call, and the
+ * AbortSignal handed to effects applied at once (the worker makes it only when asked, since an
+ * AbortController per item costs more than the rest of an in-memory item together).
+ */
+export interface AttemptSignal {
+  readonly aborted: boolean;
+  readonly signal: AbortSignal;
+}
+
+function attemptSignal(s: AbortSignal | AttemptSignal): AttemptSignal {
+  return s instanceof AbortSignal ? { get aborted() { return s.aborted; }, signal: s } : s;
+}
+
 export interface GateOptions {
   plan: Plan;
   runId: string;
@@ -99,40 +113,41 @@ export class EffectsGate {
    * resolves once no effect call of the attempt is under way (calls made after `signal` aborts
    * are refused, so after an abort it resolves when the calls already started have finished).
    */
-  forItem(item: Item, attempt: number, signal: AbortSignal, leaseHeld?: () => boolean): { effects: Record<string, EffectCall>; calls: RecordedCall[]; idle: () => Promise<void> } {
+  forItem(item: Item, attempt: number, abortSignal: AbortSignal | AttemptSignal, leaseHeld?: () => boolean): { effects: Record<string, EffectCall>; calls: RecordedCall[]; idle: () => Promise<void> } {
+    const signal = attemptSignal(abortSignal);
     const calls: RecordedCall[] = [];
-    const counters = new Map<string, number>();
+    const sideEffects = this.opts.plan.sideEffects;
+    const counters: number[] = new Array<number>(sideEffects.length).fill(0);
     const effects: Record<string, EffectCall> = Object.create(null);
     let inFlight = 0;
     let waiters: Array<() => void> = [];
-    for (const e of this.opts.plan.sideEffects) {
-      Object.defineProperty(effects, e.name, {
-        enumerable: true,
-        value: async (args: Record<string, unknown>): Promise<EffectOutcome> => {
-          if (signal.aborted) throw new ItemAbortedError(e.name);
-          if (args === null || typeof args !== 'object' || Array.isArray(args)) {
-            throw new TypeError(`ctx.effects.${e.name}(args) expects an object of arguments`);
-          }
-          const callIndex = counters.get(e.name) ?? 0;
-          counters.set(e.name, callIndex + 1);
-          inFlight++;
-          try {
-            return await this.call(e, item, { ...args }, callIndex, attempt, signal, calls, leaseHeld);
-          } finally {
-            if (--inFlight === 0 && waiters.length) {
-              const w = waiters;
-              waiters = [];
-              for (const r of w) r();
-            }
-          }
-        },
-      });
-    }
+    const done = (): void => {
+      if (--inFlight === 0 && waiters.length) {
+        const w = waiters;
+        waiters = [];
+        for (const r of w) r();
+      }
+    };
+    sideEffects.forEach((e, i) => {
+      effects[e.name] = async (args: Record<string, unknown>): Promise<EffectOutcome> => {
+        if (signal.aborted) throw new ItemAbortedError(e.name);
+        if (args === null || typeof args !== 'object' || Array.isArray(args)) {
+          throw new TypeError(`ctx.effects.${e.name}(args) expects an object of arguments`);
+        }
+        const callIndex = counters[i]!++;
+        inFlight++;
+        try {
+          return await this.call(e, item, { ...args }, callIndex, attempt, signal, calls, leaseHeld);
+        } finally {
+          done();
+        }
+      };
+    });
     const idle = (): Promise<void> => (inFlight === 0 ? Promise.resolve() : new Promise<void>((r) => waiters.push(r)));
     return { effects: Object.freeze(effects), calls, idle };
   }
 
-  private async call(e: Effect, item: Item, args: Record<string, unknown>, callIndex: number, attempt: number, signal: AbortSignal, calls: RecordedCall[], leaseHeld?: () => boolean): Promise<EffectOutcome> {
+  private async call(e: Effect, item: Item, args: Record<string, unknown>, callIndex: number, attempt: number, signal: AttemptSignal, calls: RecordedCall[], leaseHeld?: () => boolean): Promise<EffectOutcome> {
     // Checked right before a claim and right before an apply: a frozen process wakes up in the
     // middle of a call, and must not go on to apply what its lease no longer covers.
     const assertLease = (): void => {
@@ -173,19 +188,18 @@ export class EffectsGate {
     }
 
     const applier = this.opts.appliers.get(e.name)!;
-    const deferred = this.deferred(e);
+    if (this.deferred(e)) {
+      record('applied', { deferred: { applier, args } });
+      return { status: 'deferred', ...(dedupeKey ? { dedupeKey } : {}) };
+    }
+
     const ctx = {
-      signal,
+      signal: signal.signal,
       runId: this.opts.runId,
       itemKey: item.key,
       dedupeKey,
       idempotencyKey: dedupeKey ?? `reprise:${this.opts.runId}:${item.key}:${e.name}:${callIndex}`,
     };
-
-    if (deferred) {
-      record('applied', { deferred: { applier, args } });
-      return { status: 'deferred', ...(dedupeKey ? { dedupeKey } : {}) };
-    }
 
     if (e.backfill === 'dedupe') {
       const store = this.opts.dedupe!;

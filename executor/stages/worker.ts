@@ -14,7 +14,7 @@ import { isConnectionError } from '../db/database.js';
 import type { DedupeStore } from '../effects/dedupe.js';
 import type { SqlBatcher } from '../effects/batch.js';
 import { DedupeUnavailableError } from '../effects/dedupe.js';
-import type { EffectsGate, RecordedCall } from '../effects/gate.js';
+import type { AttemptSignal, EffectsGate, RecordedCall } from '../effects/gate.js';
 import type { Handler, HandlerLogger } from '../handler-api.js';
 import type { Item, ItemSource } from '../source/types.js';
 import type { ChunkRow, ChunkStage, StateStore } from '../store/store.js';
@@ -209,25 +209,59 @@ async function processItems(ctx: WorkerContext, items: Item[], stop: AbortSignal
   const results: Array<ItemResult | undefined> = [];
   const index = new Map(items.map((it, i) => [it, i]));
   const tokens = new TokenTap(ctx.limiter, tokenBatch(ctx.plan), items.length);
+  // One listener on the chunk's stop signal for all its attempts (one per item costs too much).
+  const stoppers = new Set<() => void>();
+  const onStop = (): void => { for (const f of stoppers) f(); };
+  stop.addEventListener('abort', onStop, { once: true });
   let next = 0;
   let interrupted = false;
   const lane = async (): Promise<void> => {
     while (next < lanes.length && !interrupted) {
       const mine = lanes[next++]!;
       for (const item of mine) {
-        const r = await processItem(ctx, item, stop, tokens, leaseHeld);
+        const r = await processItem(ctx, item, stop, stoppers, tokens, leaseHeld);
         if (!r) { interrupted = true; return; }
         results[index.get(item)!] = r;
         ctx.observer.itemDone(r);
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, lanes.length) }, lane));
+  try {
+    await Promise.all(Array.from({ length: Math.min(concurrency, lanes.length) }, lane));
+  } finally {
+    stop.removeEventListener('abort', onStop);
+  }
   if (interrupted || stop.aborted || results.length !== items.length || results.some((r) => !r)) return undefined;
   return results as ItemResult[];
 }
 
-async function processItem(ctx: WorkerContext, item: Item, stop: AbortSignal, tokens: TokenTap, leaseHeld?: () => boolean): Promise<ItemResult | undefined> {
+/**
+ * One attempt's abort state. Its AbortSignal is made only when the handler reads `ctx.signal`
+ * or an effect applied at once needs it: items whose effects are all deferred to the chunk
+ * commit never pay for an AbortController.
+ */
+class Attempt implements AttemptSignal {
+  aborted = false;
+  private reason: unknown;
+  private controller: AbortController | undefined;
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.controller?.abort(reason);
+  }
+}
+
+async function processItem(ctx: WorkerContext, item: Item, stop: AbortSignal, stoppers: Set<() => void>, tokens: TokenTap, leaseHeld?: () => boolean): Promise<ItemResult | undefined> {
   const { retries, timeoutMs } = ctx.plan.processing;
   let lastError = '';
   let lastCalls: RecordedCall[] = [];
@@ -237,7 +271,7 @@ async function processItem(ctx: WorkerContext, item: Item, stop: AbortSignal, to
     if (ctx.control.paused || stop.aborted) return undefined;
     try {
       await ctx.guard.waitUntilHealthy(stop);
-      await tokens.take(stop);
+      if (!tokens.tryTake()) await tokens.take(stop);
       // A probe tripped while this item waited for its token: it waits again and takes a fresh
       // one, and the credits left from before are dropped, so no item starts while the run is
       // throttled and no stale batch bursts out when it resumes.
@@ -250,9 +284,8 @@ async function processItem(ctx: WorkerContext, item: Item, stop: AbortSignal, to
       return undefined;
     }
     if (stop.aborted || ctx.control.paused) return undefined;
-    // One controller per attempt, aborted by the chunk's stop or the item's timeout
-    // (AbortSignal.any per item costs more than the rest of the item's overhead together).
-    const abort = new AbortController();
+    // Aborted by the chunk's stop or the item's timeout.
+    const abort = new Attempt();
     let giveUp: ((e: unknown) => void) | undefined;
     let idle: (() => Promise<void>) | undefined;
     // A stop (abort, SIGTERM, a lost lease) does not cut an effect short: the handler is told
@@ -265,19 +298,21 @@ async function processItem(ctx: WorkerContext, item: Item, stop: AbortSignal, to
       abort.abort(stop.reason);
       void (idle?.() ?? Promise.resolve()).then(() => giveUp?.(stop.reason));
     };
-    stop.addEventListener('abort', onStop, { once: true });
+    stoppers.add(onStop);
     const timer = setTimeout(() => {
       const e = new Error(`timed out after ${timeoutMs} ms`);
       abort.abort(e);
       giveUp?.(e);
     }, timeoutMs);
-    const signal = abort.signal;
-    const attemptEffects = ctx.gate.forItem(item, attempt, signal, leaseHeld);
+    const attemptEffects = ctx.gate.forItem(item, attempt, abort, leaseHeld);
     const { effects, calls } = attemptEffects;
     idle = attemptEffects.idle;
     lastCalls = calls;
     try {
-      const running = ctx.handler(item.row, { effects, log: ctx.observer.log, signal, stage: ctx.stage, runId: ctx.runId, attempt, itemKey: item.key });
+      const running = ctx.handler(item.row, {
+        effects, log: ctx.observer.log, stage: ctx.stage, runId: ctx.runId, attempt, itemKey: item.key,
+        get signal() { return abort.signal; },
+      });
       await new Promise<void>((resolve, reject) => {
         giveUp = reject;
         running.then(() => resolve(), reject);
@@ -291,7 +326,7 @@ async function processItem(ctx: WorkerContext, item: Item, stop: AbortSignal, to
       if (attempt <= retries.max) await sleep(retries.backoffMs * 2 ** (attempt - 1), stop).catch(() => undefined);
     } finally {
       clearTimeout(timer);
-      stop.removeEventListener('abort', onStop);
+      stoppers.delete(onStop);
     }
   }
   if (stop.aborted) return undefined;
@@ -326,6 +361,14 @@ class TokenTap {
   private credits = 0;
   private pending: Promise<void> | undefined;
   constructor(private readonly limiter: RateLimiter, private readonly batch: number, private remaining: number) {}
+
+  /** Takes a credit in hand, if there is one, without waiting. */
+  tryTake(): boolean {
+    if (this.credits <= 0) return false;
+    this.credits--;
+    this.remaining = Math.max(1, this.remaining - 1);
+    return true;
+  }
 
   async take(signal: AbortSignal): Promise<void> {
     while (this.credits <= 0) {
