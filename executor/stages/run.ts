@@ -33,7 +33,7 @@ import { controlDirOf, takeControlRequest, writeStatusSnapshot, clearStatusSnaps
 import { dryRun, logFor, reportFingerprints } from './dry-run.js';
 import { silentEvents, type RunEvents } from './events.js';
 import { openRun, type OpenedRun } from './open.js';
-import { runWorker, type WorkerObserver } from './worker.js';
+import { ChunkBoard, runWorker, type WorkerObserver } from './worker.js';
 
 export interface PreflightContext {
   run: OpenedRun;
@@ -349,10 +349,12 @@ async function processStage(
     await store.workerHeartbeat(runId, processId);
   };
   let ticking = true;
+  // Cut short when the workers are done, so the stage ends at its last commit, not up to a second later.
+  const loopDone = new AbortController();
   const loop = (async () => {
     while (ticking) {
       await tick().catch(() => undefined);
-      await sleep(1000).catch(() => undefined);
+      await sleep(1000, loopDone.signal).catch(() => undefined);
     }
   })();
   let unlisten: (() => Promise<void>) | undefined;
@@ -381,6 +383,7 @@ async function processStage(
     leaseTtlMs: opts.leaseTtlMs ?? Number(process.env.REPRISE_LEASE_TTL_MS ?? 30_000),
     outageTimeoutMs: opts.outageTimeoutMs ?? Number(process.env.REPRISE_OUTAGE_TIMEOUT_MS ?? 60_000),
     observer,
+    board: new ChunkBoard(),
   };
   let failure: unknown;
   try {
@@ -390,6 +393,7 @@ async function processStage(
     })));
   } finally {
     ticking = false;
+    loopDone.abort();
     await loop;
     await unlisten?.();
     unsubscribeGuard?.();

@@ -51,9 +51,45 @@ export interface WorkerContext {
   /** How long the state store may stay unreachable before the run stops (exit 4). */
   outageTimeoutMs: number;
   observer: WorkerObserver;
+  /** Shared by the workers of this process: wakes those waiting on chunks the others hold. */
+  board: ChunkBoard;
 }
 
 class Interrupted extends Error {}
+
+/**
+ * Wakes this process's workers that wait for chunks other workers hold, as soon as one of this
+ * process's chunks is committed or given back: the last chunks of a stage no longer leave the
+ * idle workers (and the stage's end) asleep for up to a second. Chunks held by other processes
+ * are still polled.
+ */
+export class ChunkBoard {
+  version = 0;
+  private waiters = new Set<() => void>();
+
+  changed(): void {
+    this.version++;
+    const w = [...this.waiters];
+    this.waiters.clear();
+    for (const f of w) f();
+  }
+
+  /** Resolves after `ms`, on abort, or once the board changed since `since` (at once if it has). */
+  wait(ms: number, since: number, signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      this.waiters.add(done);
+      if (signal.aborted || this.version !== since) done();
+    });
+  }
+}
 
 export async function runWorker(ctx: WorkerContext, workerId: string): Promise<void> {
   const inOrder = orderingOf(ctx.plan) !== 'none';
@@ -77,13 +113,14 @@ export async function runWorker(ctx: WorkerContext, workerId: string): Promise<v
       let prepared: PreparedChunk | undefined;
       try {
         const askedAt = Date.now();
+        const seen = ctx.board.version;
         chunk = await ctx.store.leaseChunk(ctx.runId, ctx.stage, workerId, ctx.leaseTtlMs, inOrder);
         if (!chunk) {
           if (pending) { await settle(); continue; }
           const states = await ctx.store.chunkStates(ctx.runId, ctx.stage);
           if (states.pending === 0 && states.leased === 0) return;
           ctx.observer.waiting(`${states.leased} chunk(s) leased by other workers`);
-          await sleep(Math.min(1000, ctx.leaseTtlMs / 4), ctx.control.stopSignal).catch(() => undefined);
+          await ctx.board.wait(Math.min(1000, ctx.leaseTtlMs / 4), seen, ctx.control.stopSignal);
           continue;
         }
         prepared = await prepareChunk(ctx, chunk, workerId, askedAt);
@@ -99,6 +136,7 @@ export async function runWorker(ctx: WorkerContext, workerId: string): Promise<v
           clearInterval(prepared.heartbeat);
           await ctx.store.releaseChunk(ctx.runId, prepared.chunk.seq, workerId, prepared.chunk.generation).catch(() => undefined);
           ctx.observer.chunkReleased(prepared.chunk, 'the previous commit failed');
+          ctx.board.changed();
         }
         await settle().catch(() => undefined);
         if (e instanceof Interrupted || ctx.control.stopped) continue;
@@ -109,7 +147,10 @@ export async function runWorker(ctx: WorkerContext, workerId: string): Promise<v
           break;
         }
         ctx.observer.waiting(`database unreachable (${(e as Error).message}); retrying`);
-        if (chunk) await ctx.store.releaseChunk(ctx.runId, chunk.seq, workerId, chunk.generation).catch(() => undefined);
+        if (chunk) {
+          await ctx.store.releaseChunk(ctx.runId, chunk.seq, workerId, chunk.generation).catch(() => undefined);
+          ctx.board.changed();
+        }
         await sleep(backoff, ctx.control.stopSignal).catch(() => undefined);
         backoff = Math.min(backoff * 2, 5_000);
       }
@@ -160,6 +201,7 @@ async function prepareChunk(ctx: WorkerContext, chunk: ChunkRow, workerId: strin
       const why = lease.signal.aborted ? 'lease lost' : ctx.control.stopReason?.reason ?? 'paused';
       if (!lease.signal.aborted) await ctx.store.releaseChunk(ctx.runId, chunk.seq, workerId, chunk.generation).catch(() => undefined);
       ctx.observer.chunkReleased(chunk, why);
+      ctx.board.changed();
       throw new Interrupted();
     }
     return { chunk, results, lease, heartbeat };
@@ -193,6 +235,7 @@ async function commitPrepared(ctx: WorkerContext, p: PreparedChunk, workerId: st
     else ctx.observer.fenced(chunk);
   } finally {
     clearInterval(p.heartbeat);
+    ctx.board.changed();
   }
 }
 
