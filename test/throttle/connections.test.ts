@@ -5,7 +5,11 @@
  * with a SQL protect probe: the pools never hold more than rate.maxConnections connections in
  * total; the probes have one connection of their own per probed database; the control channel
  * one LISTEN connection. The sampler polls as fast as it can for the whole run; the assertions
- * are on the maximum it saw, which can only under-count, never over-count.
+ * are on the maximum it saw, which can only under-count — except for a backend on its way out:
+ * a pool making room closes another pool's idle connection and opens its own once the socket
+ * has closed, and PostgreSQL may still list the closing backend for a moment. A sample over the
+ * budget is therefore checked again 50 ms later: backends that have left by then were exiting,
+ * and only those still there count.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,15 +42,25 @@ describe('connections of a run, seen by PostgreSQL', () => {
     const max = new Map<string, number>();
     let samples = 0;
     let busySamples = 0;
+    let exitingSeen = 0;
     let sampling = true;
     const loop = (async () => {
       while (sampling) {
-        const { rows } = await sampler.query<{ app: string; n: number }>(
-          `select application_name as app, count(*)::int as n from pg_stat_activity where application_name like 'reprise:conn-test%' group by 1`,
+        const { rows } = await sampler.query<{ app: string; n: number; pids: number[] }>(
+          `select application_name as app, count(*)::int as n, array_agg(pid) as pids from pg_stat_activity where application_name like 'reprise:conn-test%' group by 1`,
         );
         samples++;
         if (rows.some((r) => r.app === 'reprise:conn-test' && r.n > 0)) busySamples++;
-        for (const r of rows) max.set(r.app, Math.max(max.get(r.app) ?? 0, r.n));
+        for (const r of rows) {
+          let n = r.n;
+          if (r.app === 'reprise:conn-test' && n > MAX_CONNECTIONS) {
+            await new Promise((res) => setTimeout(res, 50));
+            const still = (await sampler.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where pid = any($1)', [r.pids])).rows[0]!.n;
+            if (still < n) exitingSeen++;
+            n = still;
+          }
+          max.set(r.app, Math.max(max.get(r.app) ?? 0, n));
+        }
       }
     })();
     try {
@@ -57,7 +71,7 @@ describe('connections of a run, seen by PostgreSQL', () => {
       await loop;
       await sampler.end();
     }
-    console.log(`connections: ${samples} samples (${busySamples} with pool connections open); most seen:`, Object.fromEntries(max));
+    console.log(`connections: ${samples} samples (${busySamples} with pool connections open, ${exitingSeen} over the budget with a backend exiting); most seen:`, Object.fromEntries(max));
     expect(busySamples).toBeGreaterThan(10);
     expect(max.get('reprise:conn-test') ?? 0).toBeGreaterThan(0);
     expect(max.get('reprise:conn-test')).toBeLessThanOrEqual(MAX_CONNECTIONS);
