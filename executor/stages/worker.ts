@@ -133,7 +133,7 @@ export async function runWorker(ctx: WorkerContext, workerId: string): Promise<v
         backoff = 250;
       } catch (e) {
         if (prepared) {
-          clearInterval(prepared.heartbeat);
+          prepared.stopHeartbeat();
           await ctx.store.releaseChunk(ctx.runId, prepared.chunk.seq, workerId, prepared.chunk.generation).catch(() => undefined);
           ctx.observer.chunkReleased(prepared.chunk, 'the previous commit failed');
           ctx.board.changed();
@@ -164,7 +164,8 @@ interface PreparedChunk {
   chunk: ChunkRow;
   results: ItemResult[];
   lease: AbortController;
-  heartbeat: NodeJS.Timeout;
+  /** Stops renewing the lease (and watching it run out). */
+  stopHeartbeat: () => void;
 }
 
 /** Fetches and processes a chunk's items under a heartbeated lease; gives the chunk back when interrupted. */
@@ -176,22 +177,38 @@ async function prepareChunk(ctx: WorkerContext, chunk: ChunkRow, workerId: strin
   // another worker may already own the chunk (the gate checks leaseHeld; fencing covers the commit).
   const margin = Math.min(1_000, Math.floor(ctx.leaseTtlMs / 10));
   let heldUntil = leasedAt + ctx.leaseTtlMs - margin;
+  // The lease is also watched between gate calls: when it runs out unrenewed (the state store
+  // unreachable, say), the chunk's attempts are aborted at once, so an effect call under way (a
+  // module retrying its own connection while a database restarts) is told before a successor can
+  // take the chunk over, not only the next time the handler calls an effect.
+  let expiry: NodeJS.Timeout | undefined;
+  const watchExpiry = (): void => {
+    clearTimeout(expiry);
+    expiry = setTimeout(() => { leaseHeld(); }, Math.max(0, heldUntil - Date.now()));
+  };
   const heartbeat = setInterval(() => {
     const sentAt = Date.now();
     ctx.store
       .heartbeat(ctx.runId, chunk.seq, workerId, chunk.generation, ctx.leaseTtlMs)
       .then((held) => {
-        if (held) heldUntil = Math.max(heldUntil, sentAt + ctx.leaseTtlMs - margin);
-        else lease.abort(new Error('lease lost'));
+        if (held) {
+          heldUntil = Math.max(heldUntil, sentAt + ctx.leaseTtlMs - margin);
+          if (!lease.signal.aborted) watchExpiry();
+        } else lease.abort(new Error('lease lost'));
       })
       .catch(() => undefined);
   }, Math.max(100, Math.floor(ctx.leaseTtlMs / 3)));
+  const stopHeartbeat = (): void => {
+    clearInterval(heartbeat);
+    clearTimeout(expiry);
+  };
   const leaseHeld = (): boolean => {
     if (lease.signal.aborted) return false;
     if (Date.now() < heldUntil) return true;
     lease.abort(new Error('lease expired'));
     return false;
   };
+  watchExpiry();
   const stop = AbortSignal.any([ctx.control.stopSignal, lease.signal]);
   try {
     const items = (await ctx.source.fetch(chunk)).filter((i) => !ctx.skipKeys.has(i.key));
@@ -204,9 +221,9 @@ async function prepareChunk(ctx: WorkerContext, chunk: ChunkRow, workerId: strin
       ctx.board.changed();
       throw new Interrupted();
     }
-    return { chunk, results, lease, heartbeat };
+    return { chunk, results, lease, stopHeartbeat };
   } catch (e) {
-    clearInterval(heartbeat);
+    stopHeartbeat();
     throw e;
   }
 }
@@ -234,7 +251,7 @@ async function commitPrepared(ctx: WorkerContext, p: PreparedChunk, workerId: st
     if (out.committed) ctx.observer.chunkCommitted(chunk, out.items, out.failed);
     else ctx.observer.fenced(chunk);
   } finally {
-    clearInterval(p.heartbeat);
+    p.stopHeartbeat();
     ctx.board.changed();
   }
 }
