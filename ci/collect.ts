@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { compileSource, type Compiled } from '../compiler/compile.js';
 import { coerceError, ExitCode, RepriseError } from '../compiler/errors.js';
+import type { Policy } from '../compiler/policy.js';
 import { fsPlanSource } from '../compiler/source.js';
 import type { AllowedSigners } from '../executor/approvals/allowed-signers.js';
 import { DEFAULT_APPROVALS_DIR, loadTrustFile, readApprovalSources } from '../executor/approvals/load.js';
@@ -39,6 +40,8 @@ export interface CollectOptions {
   env?: NodeJS.ProcessEnv;
   /** When approvals are judged (expiry, key validity). @defaultValue new Date() */
   now?: Date;
+  /** The organisation policy the plan is held to: a violation refuses the comment, as `compile` refuses. */
+  policy?: Policy | undefined;
 }
 
 export async function collectCiComment(opts: CollectOptions): Promise<CiCommentInput> {
@@ -51,7 +54,7 @@ export async function collectCiComment(opts: CollectOptions): Promise<CiCommentI
   const cwd = opts.cwd ?? process.cwd();
   const trust = trustPath === undefined ? undefined : loadTrustFile(resolve(cwd, trustPath));
   // Read from cwd, named as given: the comment never shows a path of the machine that rendered it.
-  const compiled = await compileSource(fsPlanSource(resolve(cwd, opts.plan), opts.plan));
+  const compiled = await compileSource(fsPlanSource(resolve(cwd, opts.plan), opts.plan), { policy: opts.policy });
   const base: BaseRevision = await readBaseRevision(ref, opts.plan, compiled, cwd);
   const dryRun = readStageReport(reportsDir, compiled, 'dry-run', cwd);
   const canary = readStageReport(reportsDir, compiled, 'canary', cwd);
@@ -69,6 +72,7 @@ export async function collectCiComment(opts: CollectOptions): Promise<CiCommentI
     canary,
     approvals: { canary: judge('canary', dryRun), full: judge('full', canary) },
     artifactsUrl,
+    policyFile: opts.policy?.file,
   };
 }
 

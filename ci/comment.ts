@@ -59,6 +59,8 @@ export interface CiCommentInput {
   approvals: { canary: StageApprovals; full: StageApprovals };
   /** Where reviewers download the manifest, runbook and reports (the CI run's page), if known. */
   artifactsUrl?: string | undefined;
+  /** The organisation policy the plan was checked against and met, if one was given. */
+  policyFile?: string | undefined;
 }
 
 /** Lines of `reprise diff` output shown before the rest is cut (GitHub caps a comment at 65,536 characters). */
@@ -96,7 +98,7 @@ export function renderCiComment(input: CiCommentInput): string {
 // ---------------------------------------------------------------------------------------------
 // Header and status
 
-function header({ compiled: c, planPath }: CiCommentInput): string {
+function header({ compiled: c, planPath, policyFile }: CiCommentInput): string {
   const p = c.plan;
   const rows: Array<[string, string]> = [
     ['Plan file', code(planPath, true)],
@@ -108,6 +110,7 @@ function header({ compiled: c, planPath }: CiCommentInput): string {
     ['Run id', code(c.runId, true)],
     ['Compiler', `${text(c.manifest.compiler.name)} ${text(c.manifest.compiler.version)}`],
   ];
+  if (policyFile !== undefined) rows.push(['Organisation policy', `${code(policyFile)}: met`]);
   return [`## reprise · \`${p.name}\` revision ${p.revision}`, table(['', ''], rows)].join('\n\n');
 }
 

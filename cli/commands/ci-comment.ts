@@ -3,6 +3,7 @@ import { DEFAULT_APPROVALS_DIR } from '../../executor/approvals/load.js';
 import { collectCiComment, DEFAULT_REPORTS_DIR } from '../../ci/collect.js';
 import { ciCommentMarker, renderCiComment } from '../../ci/comment.js';
 import { contextOf } from '../main.js';
+import { POLICY_DESCRIPTION, POLICY_FLAGS, policyOf } from '../policy.js';
 
 interface CiCommentOptions {
   base?: string;
@@ -10,6 +11,7 @@ interface CiCommentOptions {
   approvals: string;
   trust?: string;
   artifactsUrl?: string;
+  policy?: string;
 }
 
 export function registerCiComment(program: Command): void {
@@ -22,9 +24,11 @@ export function registerCiComment(program: Command): void {
     .option('--approvals <dir>', 'folder of approval files (or one file)', DEFAULT_APPROVALS_DIR)
     .option('--trust <file>', 'allowed_signers file to check the approvals against (env REPRISE_TRUST); without one they are listed unverified')
     .option('--artifacts-url <url>', 'the CI run\'s page, where reviewers download the reports; linked from the comment')
+    .option(POLICY_FLAGS, `${POLICY_DESCRIPTION}; a violation refuses the comment as compile refuses the plan`)
     .action(async (plan: string, opts: CiCommentOptions, cmd: Command) => {
       const { out } = contextOf(cmd);
-      const input = await collectCiComment({ plan, base: opts.base, reportsDir: opts.reports, approvalsDir: opts.approvals, trust: opts.trust, artifactsUrl: opts.artifactsUrl });
+      const policy = policyOf(opts.policy);
+      const input = await collectCiComment({ plan, base: opts.base, reportsDir: opts.reports, approvalsDir: opts.approvals, trust: opts.trust, artifactsUrl: opts.artifactsUrl, policy });
       const body = renderCiComment(input);
       const { base, dryRun } = input;
       if (base.kind === 'unavailable') out.warn(`no diff: cannot read ${base.ref} (${base.reason}) — ${base.hint}`);
@@ -47,6 +51,7 @@ export function registerCiComment(program: Command): void {
         revision: input.compiled.plan.revision,
         runId: input.compiled.runId,
         manifest: input.compiled.hash,
+        ...(policy ? { policy: policy.file } : {}),
         base: { ref: base.ref, kind: base.kind, ...(base.kind === 'diff' ? { hashChanged: base.diff.hashChanged, changes: base.diff.changes.length } : {}) },
         dryRun: dryRun.kind === 'found' ? { path: dryRun.path, hash: dryRun.report.hash, outcome: dryRun.report.outcome } : { path: dryRun.path, kind: dryRun.kind },
         approvals: { canary: stage(input.approvals.canary), full: stage(input.approvals.full) },

@@ -88,7 +88,7 @@ describe('lease expiry', () => {
     await locker.end();
 
     const stuckAt = Number(readFileSync(join(dir, 'stuck'), 'utf8'));
-    const [line] = readFileSync(log, 'utf8').trim().split('\n');
+    const line = readFileSync(log, 'utf8').trim().split('\n')[0] ?? '';
     const [abortedAt, ...why] = line.split(' ');
     expect(why.join(' ')).toBe('lease expired');
     // Aborted while the heartbeats still waited on the lock, by the lease's end: without the

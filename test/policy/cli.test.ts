@@ -180,3 +180,27 @@ describe('reprise run --policy', () => {
     expect(readdirSync(cwd)).toEqual(['allowed_signers']);
   });
 });
+
+describe('reprise ci-comment --policy', () => {
+  const reports = (): string => mkdtempSync(join(tmp, 'reports-'));
+  it('refuses a plan breaking the policy (exit 2, every problem) and prints no comment', () => {
+    const r = reprise(['ci-comment', '--policy', POLICY, '--base', 'no-such-ref', '--reports', reports(), '--approvals', reports(), rel('violations.yaml')], { env: noEnvPolicy });
+    expect(r.code).toBe(2);
+    expect(errors(r.stderr)).toHaveLength(6);
+    expect(r.stdout).toBe('');
+    expect(noStackTrace(r.stderr)).toBe(true);
+  });
+
+  it('REPRISE_POLICY applies to the comment as the pipeline sets it; a plan that meets it says so in the header', () => {
+    const viaEnv = reprise(['ci-comment', '--base', 'no-such-ref', '--reports', reports(), '--approvals', reports(), rel('violations.yaml')], { env: { REPRISE_POLICY: POLICY } });
+    expect(viaEnv.code).toBe(2);
+    expect(errors(viaEnv.stderr)).toHaveLength(6);
+
+    const met = reprise(['ci-comment', '--base', 'no-such-ref', '--reports', reports(), '--approvals', reports(), rel('compliant.yaml')], { env: { REPRISE_POLICY: POLICY } });
+    expect(met.code).toBe(0);
+    expect(met.stdout).toContain(`| Organisation policy | \`${POLICY}\`: met |`);
+    const without = reprise(['ci-comment', '--base', 'no-such-ref', '--reports', reports(), '--approvals', reports(), rel('compliant.yaml')], { env: noEnvPolicy });
+    expect(without.code).toBe(0);
+    expect(without.stdout).not.toContain('Organisation policy');
+  });
+});
