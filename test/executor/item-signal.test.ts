@@ -9,9 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runStage } from '../../executor/stages/run.js';
-import { seedCrashDb } from '../support/crash.js';
+import { handlerPlan, seedCrashDb } from '../support/crash.js';
 import { createTestDatabase } from '../support/db.js';
-import { writePlan } from '../support/plans.js';
 
 describe('the handler\'s ctx.signal', () => {
   it('aborts at the item timeout whether read before or after it; the items fail with the timeout', async () => {
@@ -19,23 +18,9 @@ describe('the handler\'s ctx.signal', () => {
     const db = await createTestDatabase('item_signal');
     await seedCrashDb(db.url, n);
     const log = join(mkdtempSync(join(tmpdir(), 'reprise-signal-')), 'log');
-    const plan = writePlan('item-signal', {
-      reprise: 1, name: 'item-signal', revision: 1, owner: 'reliability', author: 'tester@example.com',
-      reason: 'Handlers that outlive their timeout.',
-      connections: { db: { env: 'SIGNAL_DB_URL' } },
-      selection: {
-        connection: 'db', key: 'id',
-        query: 'select id from items where created_at >= :window_start and created_at < :window_end',
-        window: { start: '2026-01-01T00:00:00Z', end: '2026-02-01T00:00:00Z' },
-        expect: { min: n, max: n },
-      },
-      processing: { handler: './handler.ts', timeoutMs: 150, retries: { max: 0, backoffMs: 10 } },
-      sideEffects: [{ name: 'write', kind: 'sql', connection: 'db', statement: 'insert into totals (id, amount) values (:id, 1)', backfill: 'replay', live: 'apply' }],
-      rate: { itemsPerSecond: 1000, concurrency: 4, chunkSize: 6, maxConnections: 4 },
-      canary: { size: 2 },
-      checkpoint: { connection: 'db' },
-    }, {
-      'handler.ts': [
+    const plan = handlerPlan({
+      name: 'item-signal', n, env: 'SIGNAL_DB_URL', timeoutMs: 150, concurrency: 4, chunkSize: 6,
+      handler: [
         "import { appendFileSync } from 'node:fs';",
         "import { defineHandler } from 'reprise';",
         `const note = (line: string) => appendFileSync(${JSON.stringify(log)}, \`\${line}\\n\`);`,

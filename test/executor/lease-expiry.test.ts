@@ -12,9 +12,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { runStage } from '../../executor/stages/run.js';
-import { seedCrashDb } from '../support/crash.js';
+import { handlerPlan, seedCrashDb } from '../support/crash.js';
 import { createTestDatabase } from '../support/db.js';
-import { writePlan } from '../support/plans.js';
 
 describe('lease expiry', () => {
   it('aborts an item stuck in a call when the lease runs out unrenewed; the chunk is processed again', async () => {
@@ -24,23 +23,9 @@ describe('lease expiry', () => {
     await seedCrashDb(db.url, n);
     const dir = mkdtempSync(join(tmpdir(), 'reprise-expiry-'));
     const log = join(dir, 'log');
-    const plan = writePlan('lease-expiry', {
-      reprise: 1, name: 'lease-expiry', revision: 1, owner: 'reliability', author: 'tester@example.com',
-      reason: 'A lease that runs out under a stuck call.',
-      connections: { db: { env: 'EXPIRY_DB_URL' } },
-      selection: {
-        connection: 'db', key: 'id',
-        query: 'select id from items where created_at >= :window_start and created_at < :window_end',
-        window: { start: '2026-01-01T00:00:00Z', end: '2026-02-01T00:00:00Z' },
-        expect: { min: n, max: n },
-      },
-      processing: { handler: './handler.ts', timeoutMs: 60_000, retries: { max: 0, backoffMs: 10 } },
-      sideEffects: [{ name: 'write', kind: 'sql', connection: 'db', statement: 'insert into totals (id, amount) values (:id, 1)', backfill: 'replay', live: 'apply' }],
-      rate: { itemsPerSecond: 1000, concurrency: 1, chunkSize: n, maxConnections: 4 },
-      canary: { size: 1 },
-      checkpoint: { connection: 'db' },
-    }, {
-      'handler.ts': [
+    const plan = handlerPlan({
+      name: 'lease-expiry', n, env: 'EXPIRY_DB_URL', timeoutMs: 60_000, concurrency: 1, chunkSize: n,
+      handler: [
         "import { appendFileSync, existsSync, writeFileSync } from 'node:fs';",
         "import { defineHandler } from 'reprise';",
         `const log = ${JSON.stringify(log)};`,

@@ -78,6 +78,30 @@ export function crashPlan(o: CrashPlanOptions): PlanCopy {
   return plan;
 }
 
+/**
+ * A plan over the seeded `items` (all `n` in the window) whose handler (source given) may call
+ * one `replay` sql effect, `write`, inserting into `totals`; the database URL comes from `env`.
+ * For tests of how the worker treats a handler (timeouts, signals, leases).
+ */
+export function handlerPlan(o: { name: string; n: number; env: string; handler: string; timeoutMs: number; concurrency: number; chunkSize: number }): PlanCopy {
+  return writePlan(o.name, {
+    reprise: 1, name: o.name, revision: 1, owner: 'reliability', author: 'tester@example.com',
+    reason: `Handler behaviour under test: ${o.name}.`,
+    connections: { db: { env: o.env } },
+    selection: {
+      connection: 'db', key: 'id',
+      query: 'select id from items where created_at >= :window_start and created_at < :window_end',
+      window: { start: '2026-01-01T00:00:00Z', end: '2026-02-01T00:00:00Z' },
+      expect: { min: o.n, max: o.n },
+    },
+    processing: { handler: './handler.ts', timeoutMs: o.timeoutMs, retries: { max: 0, backoffMs: 10 } },
+    sideEffects: [{ name: 'write', kind: 'sql', connection: 'db', statement: 'insert into totals (id, amount) values (:id, 1)', backfill: 'replay', live: 'apply' }],
+    rate: { itemsPerSecond: 1000, concurrency: o.concurrency, chunkSize: o.chunkSize, maxConnections: 4 },
+    canary: { size: 1 },
+    checkpoint: { connection: 'db' },
+  }, { 'handler.ts': o.handler });
+}
+
 export interface Invariants {
   items: number;
   itemsProcessed: number;
