@@ -63,7 +63,18 @@ export async function loadHandler(path: string): Promise<Handler> {
   return handler as Handler;
 }
 
-export type ModuleEffectFn = (args: Record<string, unknown>, ctx: { signal: AbortSignal; runId: string; itemKey: string; dedupeKey?: string }) => Promise<unknown>;
+/**
+ * A fencing token: the chunk an effect call's item belongs to and the generation of the lease
+ * the call runs under. Each lease of a chunk has a higher generation than the one before, so a
+ * target that keeps the highest generation it has seen per run and chunk, and refuses a call
+ * with a lower one, refuses a worker whose lease was taken over.
+ */
+export interface Fence {
+  chunk: number;
+  generation: number;
+}
+
+export type ModuleEffectFn = (args: Record<string, unknown>, ctx: { signal: AbortSignal; runId: string; itemKey: string; dedupeKey?: string; fence?: Fence }) => Promise<unknown>;
 
 export async function loadExport(path: string, name: string): Promise<ModuleEffectFn> {
   const mod = await importModule(path);

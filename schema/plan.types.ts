@@ -54,7 +54,7 @@ export type SqlEffect = EffectCommon & {
   };
 };
 /**
- * An HTTP request; method and URL are declared, the handler supplies the JSON body.
+ * An HTTP request; method and URL are declared, the handler supplies the JSON body. Each request carries `Idempotency-Key` (the dedupe key, else one per call), `X-Reprise-Run` and `X-Reprise-Fence: <chunk>.<generation>`, the lease it is made under, for targets that fence (docs/reliability.md).
  */
 export type HttpEffect = EffectCommon & {
   /**
@@ -130,7 +130,7 @@ export type RedisStreamEffect = EffectCommon & {
   };
 };
 /**
- * A function exported by a module of the plan's; hashed like the handler.
+ * A function exported by a module of the plan's; hashed like the handler. Called as (args, ctx) with `ctx.signal`, `runId`, `itemKey`, `dedupeKey` and `fence` ({ chunk, generation }: the lease the call is made under, for targets that fence).
  */
 export type ModuleEffect = EffectCommon & {
   /**

@@ -12,7 +12,7 @@ import { ExitCode, RepriseError } from '../../compiler/errors.js';
 import { bindNamed, parseNamedSql, type NamedSql } from '../../compiler/sql-params.js';
 import { parseTemplate, renderTemplate } from '../../compiler/template.js';
 import { redact, type SqlRunner } from '../db/database.js';
-import { loadExport, type ModuleEffectFn } from '../modules.js';
+import { loadExport, type Fence, type ModuleEffectFn } from '../modules.js';
 import type { Targets } from '../targets.js';
 
 export interface ApplyContext {
@@ -22,6 +22,8 @@ export interface ApplyContext {
   dedupeKey?: string;
   /** Stable per effect call: the dedupe key, or run/item/effect/call for other policies. */
   idempotencyKey: string;
+  /** The lease the call runs under (absent in dry-run and reversal): a fencing token for targets. */
+  fence?: Fence;
   /** For sql effects applied inside the chunk's commit transaction. */
   runner?: SqlRunner;
 }
@@ -158,6 +160,11 @@ function sqlApplier(e: SqlEffect, targets: Targets): Applier {
   };
 }
 
+/** `X-Reprise-Fence: <chunk>.<generation>`: keep the highest generation per run and chunk, refuse a lower one. */
+export function fenceHeader(f: Fence): string {
+  return `${f.chunk}.${f.generation}`;
+}
+
 async function send(method: string, url: string, body: unknown, headers: Record<string, string>, timeoutMs: number, signal: AbortSignal): Promise<{ status: number; body: string }> {
   const res = await fetch(url, {
     method,
@@ -182,6 +189,7 @@ function httpApplier(e: HttpEffect, env: NodeJS.ProcessEnv): Applier {
     needsBefore: false,
     async apply(args, ctx) {
       const headers: Record<string, string> = { 'Idempotency-Key': ctx.idempotencyKey, 'X-Reprise-Run': ctx.runId };
+      if (ctx.fence) headers['X-Reprise-Fence'] = fenceHeader(ctx.fence);
       for (const [k, t] of headerTemplates) headers[k] = renderTemplate(t, args);
       const r = await send(e.method, urlOf(e.url, args), args, headers, e.timeoutMs, ctx.signal);
       return { status: r.status };
@@ -275,7 +283,7 @@ function moduleApplier(e: ModuleEffect, planDir: string): Applier {
     },
     async apply(args, ctx) {
       fn ??= loadExport(path, e.export);
-      return (await fn)(args, { signal: ctx.signal, runId: ctx.runId, itemKey: ctx.itemKey, dedupeKey: ctx.dedupeKey });
+      return (await fn)(args, { signal: ctx.signal, runId: ctx.runId, itemKey: ctx.itemKey, dedupeKey: ctx.dedupeKey, ...(ctx.fence ? { fence: ctx.fence } : {}) });
     },
     describeReverse: e.reverse ? (args) => ({ kind: 'module', module: e.module, export: e.reverse!.export, args }) : undefined,
     reverse: e.reverse

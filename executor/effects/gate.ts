@@ -77,6 +77,17 @@ function attemptSignal(s: AbortSignal | AttemptSignal): AttemptSignal {
   return s instanceof AbortSignal ? { get aborted() { return s.aborted; }, signal: s } : s;
 }
 
+/**
+ * The lease an item attempt runs under: asked before every claim and apply, and handed to
+ * effects applied at once as a fencing token (the chunk and its lease generation), so a target
+ * can refuse a call from a worker whose lease was taken over (docs/reliability.md, known limits).
+ */
+export interface AttemptLease {
+  held(): boolean;
+  readonly chunk: number;
+  readonly generation: number;
+}
+
 export interface GateOptions {
   plan: Plan;
   runId: string;
@@ -113,7 +124,7 @@ export class EffectsGate {
    * resolves once no effect call of the attempt is under way (calls made after `signal` aborts
    * are refused, so after an abort it resolves when the calls already started have finished).
    */
-  forItem(item: Item, attempt: number, abortSignal: AbortSignal | AttemptSignal, leaseHeld?: () => boolean): { effects: Record<string, EffectCall>; calls: RecordedCall[]; idle: () => Promise<void> } {
+  forItem(item: Item, attempt: number, abortSignal: AbortSignal | AttemptSignal, lease?: AttemptLease): { effects: Record<string, EffectCall>; calls: RecordedCall[]; idle: () => Promise<void> } {
     const signal = attemptSignal(abortSignal);
     const calls: RecordedCall[] = [];
     const sideEffects = this.opts.plan.sideEffects;
@@ -137,7 +148,7 @@ export class EffectsGate {
         const callIndex = counters[i]!++;
         inFlight++;
         try {
-          return await this.call(e, item, { ...args }, callIndex, attempt, signal, calls, leaseHeld);
+          return await this.call(e, item, { ...args }, callIndex, attempt, signal, calls, lease);
         } finally {
           done();
         }
@@ -147,11 +158,11 @@ export class EffectsGate {
     return { effects: Object.freeze(effects), calls, idle };
   }
 
-  private async call(e: Effect, item: Item, args: Record<string, unknown>, callIndex: number, attempt: number, signal: AttemptSignal, calls: RecordedCall[], leaseHeld?: () => boolean): Promise<EffectOutcome> {
+  private async call(e: Effect, item: Item, args: Record<string, unknown>, callIndex: number, attempt: number, signal: AttemptSignal, calls: RecordedCall[], lease?: AttemptLease): Promise<EffectOutcome> {
     // Checked right before a claim and right before an apply: a frozen process wakes up in the
     // middle of a call, and must not go on to apply what its lease no longer covers.
     const assertLease = (): void => {
-      if (leaseHeld && !leaseHeld()) throw new LeaseExpiredError(e.name);
+      if (lease && !lease.held()) throw new LeaseExpiredError(e.name);
     };
     const missing = e.args.filter((a) => args[a] === undefined);
     if (missing.length && e.kind !== 'sql') throw new EffectArgumentError(e.name, missing);
@@ -199,6 +210,7 @@ export class EffectsGate {
       itemKey: item.key,
       dedupeKey,
       idempotencyKey: dedupeKey ?? `reprise:${this.opts.runId}:${item.key}:${e.name}:${callIndex}`,
+      ...(lease ? { fence: { chunk: lease.chunk, generation: lease.generation } } : {}),
     };
 
     if (e.backfill === 'dedupe') {

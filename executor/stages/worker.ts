@@ -14,7 +14,7 @@ import { isConnectionError } from '../db/database.js';
 import type { DedupeStore } from '../effects/dedupe.js';
 import type { SqlBatcher } from '../effects/batch.js';
 import { DedupeUnavailableError } from '../effects/dedupe.js';
-import type { AttemptSignal, EffectsGate, RecordedCall } from '../effects/gate.js';
+import type { AttemptLease, AttemptSignal, EffectsGate, RecordedCall } from '../effects/gate.js';
 import type { Handler, HandlerLogger } from '../handler-api.js';
 import type { Item, ItemSource } from '../source/types.js';
 import type { ChunkRow, ChunkStage, StateStore } from '../store/store.js';
@@ -212,7 +212,7 @@ async function prepareChunk(ctx: WorkerContext, chunk: ChunkRow, workerId: strin
   const stop = AbortSignal.any([ctx.control.stopSignal, lease.signal]);
   try {
     const items = (await ctx.source.fetch(chunk)).filter((i) => !ctx.skipKeys.has(i.key));
-    const results = await processItems(ctx, items, stop, leaseHeld);
+    const results = await processItems(ctx, items, stop, { held: leaseHeld, chunk: chunk.seq, generation: chunk.generation });
     if (!results || ctx.gate.failedClosed) {
       if (ctx.gate.failedClosed) ctx.control.stop('fail-closed', ctx.gate.failedClosed.message);
       const why = lease.signal.aborted ? 'lease lost' : ctx.control.stopReason?.reason ?? 'paused';
@@ -257,7 +257,7 @@ async function commitPrepared(ctx: WorkerContext, p: PreparedChunk, workerId: st
 }
 
 /** Runs a chunk's items; undefined when stopped before every item finished (the chunk is released). */
-async function processItems(ctx: WorkerContext, items: Item[], stop: AbortSignal, leaseHeld?: () => boolean): Promise<ItemResult[] | undefined> {
+async function processItems(ctx: WorkerContext, items: Item[], stop: AbortSignal, lease?: AttemptLease): Promise<ItemResult[] | undefined> {
   const ordering = orderingOf(ctx.plan);
   const concurrency = ordering === 'key' ? 1 : ctx.plan.rate.concurrency;
   const lanes: Item[][] =
@@ -279,7 +279,7 @@ async function processItems(ctx: WorkerContext, items: Item[], stop: AbortSignal
     while (next < lanes.length && !interrupted) {
       const mine = lanes[next++]!;
       for (const item of mine) {
-        const r = await processItem(ctx, item, stop, stoppers, tokens, leaseHeld);
+        const r = await processItem(ctx, item, stop, stoppers, tokens, lease);
         if (!r) { interrupted = true; return; }
         results[index.get(item)!] = r;
         ctx.observer.itemDone(r);
@@ -321,7 +321,7 @@ class Attempt implements AttemptSignal {
   }
 }
 
-async function processItem(ctx: WorkerContext, item: Item, stop: AbortSignal, stoppers: Set<() => void>, tokens: TokenTap, leaseHeld?: () => boolean): Promise<ItemResult | undefined> {
+async function processItem(ctx: WorkerContext, item: Item, stop: AbortSignal, stoppers: Set<() => void>, tokens: TokenTap, lease?: AttemptLease): Promise<ItemResult | undefined> {
   const { retries, timeoutMs } = ctx.plan.processing;
   let lastError = '';
   let lastCalls: RecordedCall[] = [];
@@ -364,7 +364,7 @@ async function processItem(ctx: WorkerContext, item: Item, stop: AbortSignal, st
       abort.abort(e);
       giveUp?.(e);
     }, timeoutMs);
-    const attemptEffects = ctx.gate.forItem(item, attempt, abort, leaseHeld);
+    const attemptEffects = ctx.gate.forItem(item, attempt, abort, lease);
     const { effects, calls } = attemptEffects;
     idle = attemptEffects.idle;
     lastCalls = calls;
