@@ -12,10 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runStage } from '../../executor/stages/run.js';
-import { seedCrashDb } from '../support/crash.js';
+import { handlerPlan, seedCrashDb } from '../support/crash.js';
 import { createTestDatabase, withClient } from '../support/db.js';
 import { startHttpServer, type RecordedRequest } from '../support/http.js';
-import { writePlan } from '../support/plans.js';
 
 describe('the fencing token of effects applied at once', () => {
   it('is the chunk and its lease generation; a target keeping the highest per chunk refuses the stale lease', async () => {
@@ -42,26 +41,13 @@ describe('the fencing token of effects applied at once', () => {
     const dir = mkdtempSync(join(tmpdir(), 'reprise-fence-'));
     const marker = join(dir, 'first');
     const moduleLog = join(dir, 'module.log');
-    const plan = writePlan('fence', {
-      reprise: 1, name: 'fence', revision: 1, owner: 'reliability', author: 'tester@example.com',
-      reason: 'Fencing tokens on effects applied at once.',
-      connections: { db: { env: 'FENCE_DB_URL' } },
-      selection: {
-        connection: 'db', key: 'id',
-        query: 'select id from items where created_at >= :window_start and created_at < :window_end',
-        window: { start: '2026-01-01T00:00:00Z', end: '2026-02-01T00:00:00Z' },
-        expect: { min: n, max: n },
-      },
-      processing: { handler: './handler.ts', timeoutMs: 30_000, retries: { max: 0, backoffMs: 10 } },
+    const plan = handlerPlan({
+      name: 'fence', n, env: 'FENCE_DB_URL', timeoutMs: 30_000, concurrency: 1, chunkSize: n,
       sideEffects: [
         { name: 'notify', kind: 'http', method: 'POST', url: { env: 'FENCE_URL' }, args: ['id'], backfill: 'replay', live: 'apply' },
         { name: 'record', kind: 'module', module: './record.ts', export: 'record', args: ['id'], backfill: 'replay', live: 'apply' },
       ],
-      rate: { itemsPerSecond: 1000, concurrency: 1, chunkSize: n, maxConnections: 4 },
-      canary: { size: 1 },
-      checkpoint: { connection: 'db' },
-    }, {
-      'handler.ts': [
+      handler: [
         "import { existsSync, writeFileSync } from 'node:fs';",
         "import { defineHandler } from 'reprise';",
         "export default defineHandler<{ id: string }, 'notify' | 'record'>(async (row, ctx) => {",
@@ -76,13 +62,15 @@ describe('the fencing token of effects applied at once', () => {
         '});',
         '',
       ].join('\n'),
-      'record.ts': [
-        "import { appendFileSync } from 'node:fs';",
-        'export async function record(args: { id: string }, ctx: { fence?: { chunk: number; generation: number } }): Promise<void> {',
-        `  appendFileSync(${JSON.stringify(moduleLog)}, \`\${args.id}@\${ctx.fence?.chunk}.\${ctx.fence?.generation}\\n\`);`,
-        '}',
-        '',
-      ].join('\n'),
+      files: {
+        'record.ts': [
+          "import { appendFileSync } from 'node:fs';",
+          'export async function record(args: { id: string }, ctx: { fence?: { chunk: number; generation: number } }): Promise<void> {',
+          `  appendFileSync(${JSON.stringify(moduleLog)}, \`\${args.id}@\${ctx.fence?.chunk}.\${ctx.fence?.generation}\\n\`);`,
+          '}',
+          '',
+        ].join('\n'),
+      },
     });
     const env = { ...process.env, FENCE_DB_URL: db.url, FENCE_URL: `${server.url}/hook` };
     const reportsDir = mkdtempSync(join(tmpdir(), 'reprise-reports-'));

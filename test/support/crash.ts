@@ -80,10 +80,17 @@ export function crashPlan(o: CrashPlanOptions): PlanCopy {
 
 /**
  * A plan over the seeded `items` (all `n` in the window) whose handler (source given) may call
- * one `replay` sql effect, `write`, inserting into `totals`; the database URL comes from `env`.
+ * one `replay` sql effect, `write`, inserting into `totals` (or the `sideEffects` given); the
+ * database URL comes from `env`.
  * For tests of how the worker treats a handler (timeouts, signals, leases).
  */
-export function handlerPlan(o: { name: string; n: number; env: string; handler: string; timeoutMs: number; concurrency: number; chunkSize: number }): PlanCopy {
+export function handlerPlan(o: {
+  name: string; n: number; env: string; handler: string; timeoutMs: number; concurrency: number; chunkSize: number;
+  /** Instead of the one `write` effect. */
+  sideEffects?: Array<Record<string, unknown>>;
+  /** More files beside the plan (effect modules). */
+  files?: Record<string, string>;
+}): PlanCopy {
   return writePlan(o.name, {
     reprise: 1, name: o.name, revision: 1, owner: 'reliability', author: 'tester@example.com',
     reason: `Handler behaviour under test: ${o.name}.`,
@@ -95,11 +102,11 @@ export function handlerPlan(o: { name: string; n: number; env: string; handler: 
       expect: { min: o.n, max: o.n },
     },
     processing: { handler: './handler.ts', timeoutMs: o.timeoutMs, retries: { max: 0, backoffMs: 10 } },
-    sideEffects: [{ name: 'write', kind: 'sql', connection: 'db', statement: 'insert into totals (id, amount) values (:id, 1)', backfill: 'replay', live: 'apply' }],
+    sideEffects: o.sideEffects ?? [{ name: 'write', kind: 'sql', connection: 'db', statement: 'insert into totals (id, amount) values (:id, 1)', backfill: 'replay', live: 'apply' }],
     rate: { itemsPerSecond: 1000, concurrency: o.concurrency, chunkSize: o.chunkSize, maxConnections: 4 },
     canary: { size: 1 },
     checkpoint: { connection: 'db' },
-  }, { 'handler.ts': o.handler });
+  }, { ...o.files, 'handler.ts': o.handler });
 }
 
 export interface Invariants {
