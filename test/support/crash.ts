@@ -18,7 +18,7 @@ export async function seedCrashDb(url: string, n: number): Promise<void> {
     await c.query(`
       create table items (id bigint primary key, grp int not null, amount numeric not null, created_at timestamptz not null);
       create table totals (id bigint primary key, amount numeric not null);
-      create table sink (effect text not null, item text not null, dedupe_key text, at timestamptz not null default clock_timestamp(), writer text not null default current_setting('application_name'), started timestamptz);
+      create table sink (effect text not null, item text not null, dedupe_key text, at timestamptz not null default clock_timestamp(), writer text not null default current_setting('application_name'), started timestamptz, generation int);
       create index sink_effect_item on sink (effect, item);`);
     await c.query(
       `insert into items select g, g % 50, (g * 31) % 1000, timestamptz '2026-01-01' + (g % 2000000) * interval '1 second' from generate_series(1, $1::int) g`,
@@ -124,8 +124,8 @@ export interface Invariants {
   amoLostWithoutUnconfirmedClaim: number;
   committedChunksRerun: number;
   /**
-   * Dedupe effects that landed after their chunk committed from a call started before the commit:
-   * a call that outlived its worker's lease, as in a process frozen (SIGSTOP) mid-call or a call
+   * Dedupe effects that landed after their chunk committed from a call started before the commit
+   * under an earlier lease generation: a call that outlived its worker's lease, as in a process frozen (SIGSTOP) mid-call or a call
    * stuck in its own connection retries while the database restarted (docs/reliability.md, known
    * limits). Counted apart from re-runs, which must not happen.
    */
@@ -145,14 +145,15 @@ export async function checkInvariants(url: string, runId: string, n: number, unc
     await c.query('create index on lg (effect, item_key)');
     await c.query('analyze lg');
     const aloDup = (await c.query(`select item from sink where effect = 'publish_alo' group by item having count(*) > 1`)).rows.map((r) => `alo:${r.item}`);
-    // Dedupe effects that landed after their chunk committed, by when the call started: after the
-    // commit is a re-run of committed work; before it is a late landing of a call that outlived
-    // its lease (a frozen process, or a call stuck in its own retries while the database restarted).
-    // A sink that does not record the start counts every such row as a re-run.
+    // Dedupe effects that landed after their chunk committed. A late landing of a call that
+    // outlived its lease (a frozen process, or a call stuck in its own retries while the database
+    // restarted) started before the commit, under an earlier lease generation than the one that
+    // committed; anything else is a re-run of committed work, or a commit that did not wait for
+    // its own call. A sink that does not record start and generation counts every such row as a re-run.
     const afterCommit = async (): Promise<{ committedChunksRerun: number; lateLandings: number }> => {
       const { rows } = await c.query(
-        `select count(*) filter (where s.started is null or s.started >= ch.committed_at)::int as rerun,
-                count(*) filter (where s.started < ch.committed_at)::int as late
+        `select count(*) filter (where not coalesce(s.started < ch.committed_at and s.generation < ch.generation, false))::int as rerun,
+                count(*) filter (where s.started < ch.committed_at and s.generation < ch.generation)::int as late
            from sink s
            join lg l on l.item_key = s.item and l.effect = s.effect
            join reprise.chunks ch on ch.run_id = $1 and ch.seq = l.chunk_seq
