@@ -161,7 +161,7 @@ function sqlApplier(e: SqlEffect, targets: Targets): Applier {
 }
 
 /** `X-Reprise-Fence: <chunk>.<generation>`: keep the highest generation per run and chunk, refuse a lower one. */
-export function fenceHeader(f: Fence): string {
+function fenceHeader(f: Fence): string {
   return `${f.chunk}.${f.generation}`;
 }
 

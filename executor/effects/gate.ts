@@ -19,6 +19,7 @@
 import type { Effect, Plan } from '../../schema/manifest.types.js';
 import { parseTemplate, renderTemplate, type Template } from '../../compiler/template.js';
 import type { EffectCall, EffectOutcome } from '../handler-api.js';
+import type { Fence } from '../modules.js';
 import type { Item } from '../source/types.js';
 import type { LedgerEntry } from '../store/store.js';
 import type { Applier } from './appliers.js';
@@ -84,8 +85,7 @@ function attemptSignal(s: AbortSignal | AttemptSignal): AttemptSignal {
  */
 export interface AttemptLease {
   held(): boolean;
-  readonly chunk: number;
-  readonly generation: number;
+  readonly fence: Fence;
 }
 
 export interface GateOptions {
@@ -210,7 +210,7 @@ export class EffectsGate {
       itemKey: item.key,
       dedupeKey,
       idempotencyKey: dedupeKey ?? `reprise:${this.opts.runId}:${item.key}:${e.name}:${callIndex}`,
-      ...(lease ? { fence: { chunk: lease.chunk, generation: lease.generation } } : {}),
+      ...(lease ? { fence: lease.fence } : {}),
     };
 
     if (e.backfill === 'dedupe') {

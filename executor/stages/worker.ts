@@ -174,7 +174,7 @@ async function prepareChunk(ctx: WorkerContext, chunk: ChunkRow, workerId: strin
   // How long this process can vouch for its lease: one TTL (less a margin for clock rates) from
   // when the lease, or its last renewal, was asked for. A process frozen past it (SIGSTOP, a VM
   // or GC pause) wakes up with its heartbeat not yet run: it must not start effects then, since
-  // another worker may already own the chunk (the gate checks leaseHeld; fencing covers the commit).
+  // another worker may already own the chunk (the gate asks lease.held(); fencing covers the commit).
   const margin = Math.min(1_000, Math.floor(ctx.leaseTtlMs / 10));
   let heldUntil = leasedAt + ctx.leaseTtlMs - margin;
   // The lease is also watched between gate calls: when it runs out unrenewed (the state store
@@ -212,7 +212,7 @@ async function prepareChunk(ctx: WorkerContext, chunk: ChunkRow, workerId: strin
   const stop = AbortSignal.any([ctx.control.stopSignal, lease.signal]);
   try {
     const items = (await ctx.source.fetch(chunk)).filter((i) => !ctx.skipKeys.has(i.key));
-    const results = await processItems(ctx, items, stop, { held: leaseHeld, chunk: chunk.seq, generation: chunk.generation });
+    const results = await processItems(ctx, items, stop, { held: leaseHeld, fence: { chunk: chunk.seq, generation: chunk.generation } });
     if (!results || ctx.gate.failedClosed) {
       if (ctx.gate.failedClosed) ctx.control.stop('fail-closed', ctx.gate.failedClosed.message);
       const why = lease.signal.aborted ? 'lease lost' : ctx.control.stopReason?.reason ?? 'paused';

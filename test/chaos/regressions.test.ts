@@ -82,14 +82,14 @@ describe('a worker frozen past its lease in the middle of a dedupe effect', () =
     } as unknown as DedupeStore;
     const gate = new EffectsGate({ plan, runId: 'regress.r1.00000000', stage: 'full', appliers: new Map([['publish_alo', applier('publish_alo')], ['publish_amo', applier('publish_amo')]]), dedupe: store, transactionalConnection: null });
     const item = { key: '7', row: { id: '7' } };
-    const { effects } = gate.forItem(item, 1, new AbortController().signal, { held: () => !frozenPastLease, chunk: 3, generation: 1 });
+    const { effects } = gate.forItem(item, 1, new AbortController().signal, { held: () => !frozenPastLease, fence: { chunk: 3, generation: 1 } });
     await expect(effects.publish_alo!({ id: '7' })).rejects.toBeInstanceOf(LeaseExpiredError);
     await expect(effects.publish_amo!({ id: '7' })).rejects.toBeInstanceOf(LeaseExpiredError);
     expect(claims).toEqual(['alo:7']); // the second call was refused before claiming
     expect(applied).toEqual([]);
     // Holding the lease, the same calls apply.
     frozenPastLease = false;
-    const held = gate.forItem(item, 2, new AbortController().signal, { held: () => true, chunk: 3, generation: 2 });
+    const held = gate.forItem(item, 2, new AbortController().signal, { held: () => true, fence: { chunk: 3, generation: 2 } });
     await held.effects.publish_amo!({ id: '7' });
     expect(applied).toEqual(['publish_amo:7']);
     // The effect is handed the lease as a fencing token.
